@@ -1,0 +1,1 @@
+"""Stages that belong to the core: `persist` stores raw posts."""

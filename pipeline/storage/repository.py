@@ -1,0 +1,265 @@
+"""Idempotent, batched writes for the stages, and the reads that go with the schema's rules.
+
+The bus delivers at least once, so every stage write must be safe to repeat: a replayed
+batch inserts nothing new and changes nothing. Each write here is one dialect-specific
+`INSERT ... ON CONFLICT` statement executed for the whole batch (executemany), which
+keeps a 500-row batch to one prepared statement on SQLite and PostgreSQL alike.
+
+Rows are plain dicts keyed by column name (an unknown key is an error, so a typo does not
+silently drop data). They are written in primary-key order, so two workers writing
+overlapping batches on PostgreSQL lock rows in the same order and cannot deadlock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session, aliased
+
+from pipeline.storage.models import (
+    SYSTEM_ACTOR,
+    AlertLogEntry,
+    Base,
+    Classification,
+    Department,
+    Post,
+)
+
+Row = Mapping[str, Any]
+
+
+def write_rows(
+    session: Session,
+    model: type[Base],
+    rows: Iterable[Row],
+    *,
+    conflict: Sequence[str] | None = None,
+    update: Sequence[str] = (),
+    touch: Sequence[str] = (),
+    keep_order: bool = False,
+) -> int:
+    """Insert `rows` into `model`'s table, resolving conflicts on the `conflict` columns.
+
+    With no `update` columns, a row whose key already exists is skipped (insert-or-ignore).
+    With `update` columns, an existing row takes those columns from the incoming row, but
+    only when one of them actually differs; `touch` columns (such as `updated_at`) are then
+    set too, without counting as a difference. Returns the number of rows inserted or
+    changed, so a repeated write returns 0.
+
+    `conflict` defaults to the primary key and must name a primary key or unique
+    constraint. Rows repeating a key within one call are collapsed first (the first is kept
+    when ignoring, the last when updating), as the database would do one after the other.
+    Rows are written in key order unless `keep_order` (for logs, where order is meaning).
+    Column defaults apply to keys a row leaves out. The session's transaction is used and
+    not committed: a stage commits the batch together with its other writes.
+    """
+    statement, groups = _plan(session, model, rows, conflict, update, touch, keep_order)
+    # One executemany per group. psycopg reports the summed rowcount of an executemany,
+    # but SQLAlchemy only keeps it when asked to (`preserve_rowcount`).
+    options = {"preserve_rowcount": True}
+    return sum(
+        session.execute(statement, group, execution_options=options).rowcount  # type: ignore[attr-defined]
+        for group in groups
+    )
+
+
+def write_rows_returning(
+    session: Session,
+    model: type[Base],
+    rows: Iterable[Row],
+    returning: Sequence[str],
+    *,
+    conflict: Sequence[str] | None = None,
+    update: Sequence[str] = (),
+    touch: Sequence[str] = (),
+    keep_order: bool = False,
+) -> list[sa.Row[Any]]:
+    """Like `write_rows`, but returns the `returning` columns of each row inserted or
+    changed, for a caller that must act on exactly the new rows (e.g. publish new alerts).
+
+    Slower than `write_rows` on PostgreSQL (about 8,000 rather than 25,000 posts/s here): with
+    RETURNING, the batch is sent as large multi-row VALUES statements that psycopg parses
+    on every call, where a plain executemany reuses one prepared statement.
+    """
+    statement, groups = _plan(session, model, rows, conflict, update, touch, keep_order)
+    table = statement.table
+    statement = statement.returning(*(table.c[name] for name in returning))
+    return [row for group in groups for row in session.execute(statement, group)]
+
+
+def _plan(
+    session: Session,
+    model: type[Base],
+    rows: Iterable[Row],
+    conflict: Sequence[str] | None,
+    update: Sequence[str],
+    touch: Sequence[str],
+    keep_order: bool,
+) -> tuple[sqlite.Insert | postgresql.Insert, list[list[dict[str, Any]]]]:
+    """The `INSERT ... ON CONFLICT` statement for `model` and the parameter batches for it."""
+    table: sa.Table = model.__table__  # type: ignore[assignment]
+    conflict = list(conflict or (column.name for column in table.primary_key.columns))
+    batch = _prepare(table, rows, conflict, keep_last=bool(update), keep_order=keep_order)
+
+    insert = _insert(session, table)
+    if update:
+        excluded = insert.excluded
+        statement = insert.on_conflict_do_update(
+            index_elements=conflict,
+            set_={name: excluded[name] for name in (*update, *touch)},
+            where=sa.or_(*(table.c[name].is_distinct_from(excluded[name]) for name in update)),
+        )
+    else:
+        statement = insert.on_conflict_do_nothing(index_elements=conflict)
+
+    # A batch needs the same keys in every row; rows that leave out different optional
+    # columns (to get their defaults) go in separate statements, usually just one.
+    groups: dict[frozenset[str], list[dict[str, Any]]] = {}
+    for row in batch:
+        groups.setdefault(frozenset(row), []).append(row)
+    return statement, list(groups.values())
+
+
+def _insert(session: Session, table: sa.Table) -> sqlite.Insert | postgresql.Insert:
+    """The `INSERT` construct of the session's dialect, which knows `ON CONFLICT`."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "sqlite":
+        return sqlite.insert(table)
+    if dialect == "postgresql":
+        return postgresql.insert(table)
+    raise NotImplementedError(f"idempotent writes need SQLite or PostgreSQL, not {dialect}")
+
+
+def _prepare(
+    table: sa.Table,
+    rows: Iterable[Row],
+    conflict: Sequence[str],
+    *,
+    keep_last: bool,
+    keep_order: bool,
+) -> list[dict[str, Any]]:
+    """Validated copies of `rows`, one per conflict key, in key order unless `keep_order`.
+
+    Key order matters on PostgreSQL: two transactions inserting overlapping keys in
+    different orders can each wait for the other's row lock; in one order they cannot.
+    """
+    columns = set(table.c.keys())
+    prepared: list[dict[str, Any]] = []
+    position: dict[tuple[Any, ...], int] = {}
+    for row in rows:
+        unknown = set(row) - columns
+        if unknown:
+            raise ValueError(f"{table.name} has no column(s) {', '.join(sorted(unknown))}")
+        key = tuple(row.get(name) for name in conflict)
+        if any(value is None for value in key):  # NULL never conflicts (e.g. no event_key)
+            prepared.append(dict(row))
+        elif key not in position:
+            position[key] = len(prepared)
+            prepared.append(dict(row))
+        elif keep_last:
+            prepared[position[key]] = dict(row)
+    if keep_order:
+        return prepared
+    keyed = sorted(position.items(), key=lambda item: tuple(map(str, item[0])))
+    keyed_positions = set(position.values())
+    keyless = [row for i, row in enumerate(prepared) if i not in keyed_positions]
+    return [prepared[i] for _, i in keyed] + keyless
+
+
+def upsert_posts(session: Session, rows: Iterable[Row]) -> int:
+    """Store posts by id, ignoring ids already stored; returns how many were new.
+
+    A post is evidence: a redelivered or recrawled copy never overwrites the stored one.
+    """
+    return write_rows(session, Post, rows)
+
+
+def upsert_classifications(session: Session, rows: Iterable[Row]) -> int:
+    """Store classifications by (post id, model version), ignoring ones already stored.
+
+    Returns how many were new. A replay keeps the first `classified_at`, so replaying an
+    old model's output cannot make it current again over a newer model's.
+    """
+    return write_rows(session, Classification, rows)
+
+
+def upsert_departments(session: Session, rows: Iterable[Row]) -> int:
+    """Insert departments, or update `name`, `remit` and `active` of existing ones.
+
+    Returns how many were inserted or changed; `updated_at` moves only on a real change, so
+    syncing an unchanged `departments.yaml` at every start writes nothing.
+    """
+    return write_rows(
+        session, Department, rows, update=("name", "remit", "active"), touch=("updated_at",)
+    )
+
+
+def append_audit(
+    session: Session,
+    *,
+    action: str,
+    actor: str = SYSTEM_ACTOR,
+    alert_id: str | None = None,
+    from_state: str | None = None,
+    to_state: str | None = None,
+    detail: Mapping[str, Any] | None = None,
+    at: datetime | None = None,
+    event_key: str | None = None,
+) -> bool:
+    """Append one entry to the audit log; returns False if `event_key` was already logged.
+
+    Stages pass an `event_key` derived from what happened (e.g. `"raised:<alert id>"`), so a
+    replayed message logs it once; a person's actions leave it None and always append.
+    """
+    row: dict[str, Any] = {
+        "action": action, "actor": actor, "alert_id": alert_id, "from_state": from_state,
+        "to_state": to_state, "detail": dict(detail) if detail is not None else None,
+        "event_key": event_key,
+    }
+    if at is not None:
+        row["at"] = at
+    return append_audit_entries(session, [row]) == 1
+
+
+def append_audit_entries(session: Session, rows: Iterable[Row]) -> int:
+    """Append many audit entries in one statement (columns as for `append_audit`); returns
+    how many were appended, leaving out those whose `event_key` was already logged."""
+    return write_rows(session, AlertLogEntry, rows, conflict=("event_key",), keep_order=True)
+
+
+def current_classifications(
+    post_ids: Iterable[str] | None = None,
+) -> sa.Select[tuple[Classification]]:
+    """A query for the current classification of each post (of `post_ids`, if given).
+
+    Current means the newest `classified_at`; a tie goes to the greater model version.
+    Execute it with `session.scalars(...)`; the result are `Classification` objects.
+    """
+    ranked = sa.select(
+        Classification,
+        sa.func.row_number()
+        .over(
+            partition_by=Classification.post_id,
+            order_by=(Classification.classified_at.desc(), Classification.model_version.desc()),
+        )
+        .label("rank"),
+    )
+    if post_ids is not None:
+        ranked = ranked.where(Classification.post_id.in_(list(post_ids)))
+    subquery = ranked.subquery()
+    current = aliased(Classification, subquery)
+    return sa.select(current).where(subquery.c.rank == 1)
+
+
+def current_classification(session: Session, post_id: str) -> Classification | None:
+    """The current classification of one post, or None if it was never classified."""
+    return session.scalars(
+        sa.select(Classification)
+        .where(Classification.post_id == post_id)
+        .order_by(Classification.classified_at.desc(), Classification.model_version.desc())
+        .limit(1)
+    ).first()

@@ -1,0 +1,298 @@
+"""Idempotent writes, and the schema rules the database itself enforces."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError, StatementError
+from sqlalchemy.orm import Session
+
+from pipeline.storage.models import (
+    Alert,
+    AlertLogEntry,
+    Classification,
+    Department,
+    Post,
+    User,
+)
+from pipeline.storage.repository import (
+    append_audit,
+    append_audit_entries,
+    current_classification,
+    current_classifications,
+    upsert_classifications,
+    upsert_departments,
+    upsert_posts,
+    write_rows,
+    write_rows_returning,
+)
+
+SHANGHAI = timezone(timedelta(hours=8))
+T0 = datetime(2026, 11, 20, 9, 30, 15, 123456, tzinfo=SHANGHAI)
+
+
+def post(post_id: str, **fields: Any) -> dict[str, Any]:
+    return {
+        "id": post_id, "source": "forum-a", "channel": "discuz", "text": f"工地扬尘 {post_id}",
+        "fetched_at": T0, **fields,
+    }
+
+
+def classification(post_id: str, version: str, at: datetime, **fields: Any) -> dict[str, Any]:
+    return {
+        "post_id": post_id, "model_version": version, "policy_relevant": True,
+        "relevance_score": 0.9, "sentiment": "negative", "sentiment_score": 0.8,
+        "departments": [{"id": "environment", "score": 0.8, "role": "lead"}],
+        "classified_at": at, **fields,
+    }
+
+
+def department(dept_id: str = "environment", **fields: Any) -> dict[str, Any]:
+    return {"id": dept_id, "name": "区环保局", "remit": ["空气", "扬尘"], **fields}
+
+
+def alert(alert_id: str, dedup_key: str, **fields: Any) -> dict[str, Any]:
+    return {
+        "id": alert_id, "department_id": "environment", "severity": "medium",
+        "title": "工地夜间施工扰民", "dedup_key": dedup_key, "ack_due": T0 + timedelta(days=1),
+        "response_due": T0 + timedelta(hours=48), **fields,
+    }
+
+
+def count(session: Session, model: type) -> int:
+    return session.scalar(sa.select(sa.func.count()).select_from(model))
+
+
+# --- posts ------------------------------------------------------------------------------
+
+
+def test_upsert_posts_is_idempotent_and_counts_new_rows(session: Session) -> None:
+    assert upsert_posts(session, [post("p1"), post("p2"), post("p3")]) == 3
+    assert upsert_posts(session, [post("p1"), post("p2"), post("p3")]) == 0
+    assert upsert_posts(session, [post("p3", text="changed"), post("p4")]) == 1
+    session.commit()
+
+    assert count(session, Post) == 4
+    assert session.get(Post, "p3").text == "工地扬尘 p3"  # a stored post is never overwritten
+
+
+def test_upsert_posts_collapses_duplicates_within_a_batch(session: Session) -> None:
+    assert upsert_posts(session, [post("p1"), post("p1", text="second copy")]) == 1
+    session.commit()
+    assert session.get(Post, "p1").text == "工地扬尘 p1"
+
+
+def test_upsert_posts_mixed_optional_columns_and_defaults(session: Session) -> None:
+    rows = [
+        post("p1"),
+        post("p2", truncated=True, url="https://example.org/t/2", metrics={"views": 10},
+             snapshot=b"\x1f\x8b compressed page"),
+    ]
+    assert upsert_posts(session, rows) == 2
+    session.commit()
+    p1, p2 = session.get(Post, "p1"), session.get(Post, "p2")
+    assert p1.truncated is False and p1.stored_at.tzinfo is UTC
+    assert p2.truncated is True and p2.metrics == {"views": 10}
+    assert p2.snapshot == b"\x1f\x8b compressed page"
+
+
+def test_unknown_column_is_an_error(session: Session) -> None:
+    with pytest.raises(ValueError, match="author"):
+        upsert_posts(session, [post("p1", author="张三")])
+
+
+def test_empty_batch_writes_nothing(session: Session) -> None:
+    assert upsert_posts(session, []) == 0
+
+
+# --- time and JSON ----------------------------------------------------------------------
+
+
+def test_aware_datetimes_round_trip_as_utc(session: Session) -> None:
+    upsert_posts(session, [post("p1", published_at=T0 - timedelta(hours=1))])
+    session.commit()
+    session.expire_all()
+
+    stored = session.get(Post, "p1")
+    assert stored.fetched_at == T0
+    assert stored.fetched_at.tzinfo is UTC
+    assert stored.fetched_at.hour == 1 and stored.fetched_at.microsecond == 123456
+    assert stored.published_at == T0 - timedelta(hours=1)
+
+    # Comparisons with aware values work in SQL too (SQLite compares UTC text).
+    later = session.scalars(sa.select(Post.id).where(Post.fetched_at > T0 - timedelta(minutes=1)))
+    assert later.all() == ["p1"]
+    assert session.scalars(sa.select(Post.id).where(Post.fetched_at > T0)).all() == []
+
+
+def test_naive_datetimes_are_rejected(session: Session) -> None:
+    with pytest.raises(StatementError, match="naive datetime"):
+        upsert_posts(session, [post("p1", fetched_at=datetime(2026, 11, 20, 9, 30))])
+
+
+def test_json_keeps_chinese_readable(session: Session) -> None:
+    upsert_departments(session, [department()])
+    session.commit()
+    raw = session.scalar(sa.text("SELECT CAST(remit AS TEXT) FROM departments"))
+    assert "扬尘" in raw
+    assert session.get(Department, "environment").remit == ["空气", "扬尘"]
+
+
+# --- classifications --------------------------------------------------------------------
+
+
+def test_classifications_are_idempotent_and_newest_is_current(session: Session) -> None:
+    upsert_posts(session, [post("p1"), post("p2"), post("p3")])
+    rows = [
+        classification("p1", "2026.10.1", T0),
+        classification("p1", "2026.11.1", T0 + timedelta(days=1), sentiment="neutral"),
+        classification("p2", "2026.10.1", T0),
+    ]
+    assert upsert_classifications(session, rows) == 3
+    # A replay of the old model's output, even stamped later, changes nothing.
+    replay = classification("p1", "2026.10.1", T0 + timedelta(days=2))
+    assert upsert_classifications(session, [replay]) == 0
+    session.commit()
+
+    assert count(session, Classification) == 3
+    current = current_classification(session, "p1")
+    assert (current.model_version, current.sentiment) == ("2026.11.1", "neutral")
+    assert current_classification(session, "p3") is None
+
+    by_post = {c.post_id: c.model_version for c in session.scalars(current_classifications())}
+    assert by_post == {"p1": "2026.11.1", "p2": "2026.10.1"}
+    only_p1 = session.scalars(current_classifications(["p1", "p3"])).all()
+    assert [(c.post_id, c.model_version) for c in only_p1] == [("p1", "2026.11.1")]
+    assert [c.model_version for c in session.get(Post, "p1").classifications] == [
+        "2026.11.1", "2026.10.1",
+    ]
+
+
+def test_classification_needs_its_post(session: Session) -> None:
+    with pytest.raises(IntegrityError):
+        upsert_classifications(session, [classification("missing", "v1", T0)])
+        session.flush()
+
+
+# --- departments ------------------------------------------------------------------------
+
+
+def test_upsert_departments_updates_only_on_change(session: Session) -> None:
+    rows = [department(), department("water", name="区水务局", remit=["河长制"])]
+    assert upsert_departments(session, rows) == 2
+    session.commit()
+    first = session.get(Department, "environment").updated_at
+
+    assert upsert_departments(session, rows) == 0  # unchanged config: nothing written
+    session.commit()
+    session.expire_all()
+    assert session.get(Department, "environment").updated_at == first
+
+    changed = department(remit=["空气", "扬尘", "噪声"], active=False)
+    assert upsert_departments(session, [changed]) == 1
+    session.commit()
+    session.expire_all()
+    stored = session.get(Department, "environment")
+    assert stored.remit == ["空气", "扬尘", "噪声"] and stored.active is False
+    assert stored.updated_at > first
+
+
+# --- alerts and the audit log -----------------------------------------------------------
+
+
+def test_alert_dedup_key_is_unique(session: Session) -> None:
+    upsert_departments(session, [department()])
+    raised = write_rows_returning(session, Alert, [alert("a1", "event-1:environment")],
+                        ["id"], conflict=["dedup_key"])
+    assert [tuple(row) for row in raised] == [("a1",)]
+    # Raising the same alert again under a new id is absorbed by the dedup key...
+    assert write_rows(session, Alert, [alert("a2", "event-1:environment")],
+                      conflict=["dedup_key"]) == 0
+    session.commit()
+    assert count(session, Alert) == 1
+    stored = session.get(Alert, "a1")
+    assert (stored.state, stored.role, stored.overdue) == ("new", "lead", False)
+
+    # ...and a plain insert of a duplicate key is refused by the database.
+    session.add(Alert(**alert("a3", "event-1:environment")))
+    with pytest.raises(IntegrityError):
+        session.commit()
+
+
+def test_alert_state_must_be_known(session: Session) -> None:
+    upsert_departments(session, [department()])
+    with pytest.raises(IntegrityError):
+        write_rows(session, Alert, [alert("a1", "k1", state="lost")])
+        session.flush()
+
+
+def test_append_audit_is_idempotent_by_event_key(session: Session) -> None:
+    upsert_departments(session, [department()])
+    write_rows(session, Alert, [alert("a1", "k1")])
+    assert append_audit(session, action="raised", alert_id="a1", to_state="new",
+                        event_key="raised:a1", detail={"原因": "扬尘"}) is True
+    assert append_audit(session, action="raised", alert_id="a1", to_state="new",
+                        event_key="raised:a1") is False
+    # A person's actions carry no key and always append; admin actions have no alert.
+    assert append_audit(session, action="ack", actor="env-user", alert_id="a1",
+                        from_state="new", to_state="acknowledged") is True
+    assert append_audit(session, action="ack", actor="env-user", alert_id="a1",
+                        from_state="new", to_state="acknowledged") is True
+    assert append_audit_entries(session, [
+        {"action": "users.add", "actor": "admin", "detail": {"username": "lee"}},
+        {"action": "overdue", "alert_id": "a1", "event_key": "overdue:a1"},
+        {"action": "overdue", "alert_id": "a1", "event_key": "overdue:a1"},
+    ]) == 2
+    session.commit()
+
+    entries = session.scalars(sa.select(AlertLogEntry).order_by(AlertLogEntry.id)).all()
+    assert [e.action for e in entries] == ["raised", "ack", "ack", "users.add", "overdue"]
+    assert entries[0].actor == "system" and entries[0].detail == {"原因": "扬尘"}
+    assert entries[0].at.tzinfo is UTC
+    assert entries[3].alert_id is None
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        sa.update(AlertLogEntry).values(action="rewritten"),
+        sa.delete(AlertLogEntry),
+        sa.delete(AlertLogEntry).where(AlertLogEntry.action == "raised"),
+    ],
+    ids=["update", "delete-all", "delete-one"],
+)
+def test_alert_log_is_append_only(session: Session, statement: sa.Executable) -> None:
+    append_audit(session, action="raised", event_key="raised:x")
+    session.commit()
+    with pytest.raises(IntegrityError, match="append-only"):
+        session.execute(statement)
+    session.rollback()
+    assert session.scalar(sa.select(AlertLogEntry.action)) == "raised"
+
+
+def test_alert_log_cannot_be_truncated_on_postgresql(session: Session, db_url: str) -> None:
+    if not db_url.startswith("postgresql"):
+        pytest.skip("SQLite has no TRUNCATE")
+    append_audit(session, action="raised")
+    session.commit()
+    with pytest.raises(IntegrityError, match="append-only"):
+        session.execute(sa.text("TRUNCATE alert_log"))
+
+
+# --- users ------------------------------------------------------------------------------
+
+
+def test_department_user_needs_a_department(session: Session) -> None:
+    upsert_departments(session, [department()])
+    session.add(User(username="env", password_hash="x", role="department",
+                     department_id="environment"))
+    session.add(User(username="press1", password_hash="x", role="press"))
+    session.commit()
+    assert session.scalars(sa.select(User.id)).all()
+
+    session.add(User(username="lost", password_hash="x", role="department"))
+    with pytest.raises(IntegrityError):
+        session.commit()
