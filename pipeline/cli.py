@@ -160,7 +160,7 @@ def run(
 def stage_cmd(name: str) -> None:
     """Run one stage in this process (what `yuqing run` starts per stage)."""
     from pipeline import metrics
-    from pipeline.runner import run_stage
+    from pipeline.runner import SchemaError, run_stage
 
     s = settings()
     metrics.serve(s.metrics_port, s.web_host)
@@ -168,6 +168,8 @@ def stage_cmd(name: str) -> None:
         run_stage(name, s)
     except KeyError as exc:
         raise fail(str(exc.args[0])) from None
+    except SchemaError as exc:
+        raise fail(str(exc)) from None
 
 
 @bus_app.command("topics")

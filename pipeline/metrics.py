@@ -33,6 +33,11 @@ DLQ_MESSAGES = Counter(
     "Poison messages sent to the dead-letter topic, by the topic they came from.",
     ["topic"],
 )
+STAGE_TRANSIENT_ERRORS = Counter(
+    "yuqing_stage_transient_errors_total",
+    "Batches that failed for the environment (database, broker) and were retried.",
+    ["stage"],
+)
 STAGE_UP = Gauge("yuqing_stage_up", "1 while the stage loop runs.", ["stage"])
 
 

@@ -29,7 +29,7 @@ from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 from pipeline import metrics
-from pipeline.bus import Bus, Consumer, Producer, Record, open_bus
+from pipeline.bus import Bus, BusError, Consumer, Producer, Record, open_bus
 from pipeline.messages import TOPICS, Message, MessageError, dlq_topic, now_utc
 from pipeline.settings import Settings
 
@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 
 STAGE_GROUP = "yuqing.stages"
 LAG_REFRESH_SECONDS = 5.0
+TRANSIENT_BACKOFF_MAX = 30.0
 
 M = TypeVar("M", bound=Message)
 
@@ -122,6 +123,13 @@ class ConsumerStage(Stage, Generic[M]):
     def handle(self, items: Sequence[Item[M]]) -> list[Outgoing]:
         """Process and store a batch; return what to publish. Raise to fail the batch."""
 
+    @classmethod
+    def transient_errors(cls) -> tuple[type[BaseException], ...]:
+        """Errors of the environment, not of a message: retried until they pass."""
+        from sqlalchemy.exc import InterfaceError, OperationalError
+
+        return (OperationalError, InterfaceError, BusError, ConnectionError, TimeoutError)
+
     def run(self, stop: StopFlag) -> None:
         settings = self.ctx.settings
         Runner(
@@ -169,6 +177,14 @@ class StopFlag:
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGTERM, self.set)
             signal.signal(signal.SIGINT, self.set)
+
+
+class _Interrupted(Exception):
+    """Stop was requested while waiting out a transient error."""
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join("".join(traceback.format_exception_only(exc)).split())[:1000]
 
 
 class Runner:
@@ -228,16 +244,36 @@ class Runner:
                 items.append(Item(record, self.stage.decode(record)))
             except MessageError as exc:
                 self._dead_letter(producer, record, f"undecodable: {exc.reason}")
-        outgoing = self._handle_with_retries(items, producer) if items else []
+        try:
+            outgoing = self._handle_with_retries(items, producer) if items else []
+        except _Interrupted:
+            return  # stopped during an outage: nothing committed, the batch comes again
         for out in outgoing:
             producer.publish(out.topic, out.value.to_json(), out.key.encode() if out.key else None)
         producer.flush()
         consumer.commit(records)
         metrics.STAGE_PROCESSING.labels(name).observe(time.perf_counter() - started)
 
+    def _handle(self, items: list[Item[Any]]) -> list[Outgoing]:
+        """`stage.handle`, waiting out transient errors (database or broker away) for as
+        long as they last: they say nothing about the messages, so no message may be
+        dead-lettered for them."""
+        delay = self.retry_backoff
+        while True:
+            try:
+                return self.stage.handle(items)
+            except self.stage.transient_errors() as exc:
+                metrics.STAGE_TRANSIENT_ERRORS.labels(self.stage.name).inc()
+                log.error("stage %s: %s; retrying in %.1fs", self.stage.name, _one_line(exc), delay)
+                if self.stop.wait(delay):
+                    raise _Interrupted from exc
+                delay = min(delay * 2, TRANSIENT_BACKOFF_MAX)
+
     def _handle_with_retries(self, items: list[Item[Any]], producer: Producer) -> list[Outgoing]:
         try:
-            out = self.stage.handle(items)
+            out = self._handle(items)
+        except _Interrupted:
+            raise
         except Exception:
             log.warning(
                 "stage %s: batch of %d failed; retrying one by one",
@@ -303,6 +339,21 @@ class Runner:
             log.debug("lag unavailable", exc_info=True)
 
 
+class SchemaError(RuntimeError):
+    """The database is not at the schema this code expects."""
+
+
+def _check_schema(settings: Settings) -> None:
+    from pipeline.storage.db import current_revision, head_revision
+
+    current, head = current_revision(settings.resolved_database_url), head_revision()
+    if current != head:
+        raise SchemaError(
+            f"database is at revision {current or '(empty)'}, this version needs {head}: "
+            "run `yuqing db upgrade`"
+        )
+
+
 def run_stage(name: str, settings: Settings, stop: StopFlag | None = None) -> None:
     """Run the named stage in this process until SIGTERM/SIGINT (or `stop`)."""
     classes = stage_classes()
@@ -310,6 +361,7 @@ def run_stage(name: str, settings: Settings, stop: StopFlag | None = None) -> No
         raise KeyError(f"unknown stage {name!r}; installed: {', '.join(sorted(classes))}")
     stop = stop if stop is not None else StopFlag()
     stop.install()
+    _check_schema(settings)
     bus = open_bus(settings)
     try:
         ensure_topics(bus, settings)

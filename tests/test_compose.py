@@ -14,6 +14,7 @@ import re
 import shlex
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -557,7 +558,10 @@ def test_alerting_rules_fire_as_intended(tmp_path: Path) -> None:
 
 # --- compose-spec schema (when check-jsonschema is installed) -------------------------------
 
-CHECK_JSONSCHEMA = shutil.which("check-jsonschema")
+# The dev extra installs it into the virtual environment, which need not be on PATH.
+CHECK_JSONSCHEMA = shutil.which("check-jsonschema") or shutil.which(
+    "check-jsonschema", path=str(Path(sys.executable).parent)
+)
 
 
 @pytest.mark.skipif(CHECK_JSONSCHEMA is None, reason="check-jsonschema not installed")

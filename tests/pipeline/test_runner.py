@@ -155,3 +155,41 @@ def test_stop_flag_finishes_the_batch_in_hand(bus: LocalBus, isolated_env: Path)
     assert len(stage.handled) == 4
     assert committed_total(bus, stage.group) == 4
     assert len(read_all(bus, OUT)) == 4
+
+
+def test_database_outage_is_waited_out_never_dead_lettered(
+    bus: LocalBus, isolated_env: Path
+) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    class DatabaseDown(EchoStage):
+        outage = 3
+
+        def handle(self, items: Sequence[Item[Post]]) -> list[Outgoing]:
+            if self.outage:
+                self.outage -= 1
+                raise OperationalError("INSERT", {}, Exception("connection refused"))
+            return super().handle(items)
+
+    stage = DatabaseDown(StageContext(load_settings(), bus))
+    publish(bus, [post_json("a"), post_json("b")])
+    run_until_drained(Runner(stage, poll_timeout=0.05, retry_backoff=0.01, max_retries=0), bus)
+    assert sorted(stage.handled) == ["a", "b"]
+    assert read_all(bus, f"{IN}.dlq") == []
+
+
+def test_stop_during_outage_commits_nothing(bus: LocalBus, isolated_env: Path) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    stop = StopFlag()
+
+    class AlwaysDown(EchoStage):
+        def handle(self, items: Sequence[Item[Post]]) -> list[Outgoing]:
+            stop.set()
+            raise OperationalError("INSERT", {}, Exception("no such table: posts"))
+
+    stage = AlwaysDown(StageContext(load_settings(), bus))
+    publish(bus, [post_json("a")])
+    Runner(stage, poll_timeout=0.05, stop=stop).run()
+    assert committed_total(bus, stage.group) == 0
+    assert read_all(bus, f"{IN}.dlq") == []
