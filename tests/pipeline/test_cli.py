@@ -3,37 +3,18 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import urllib.request
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import free_port
-from tests.pipeline.test_e2e import REPO, count_posts, wait_for
-
-YUQING = [sys.executable, "-m", "pipeline.cli"]
+from tests.pipeline.processes import REPO, base_env, count_posts, start, wait_for, yuqing
 
 
 @pytest.fixture
 def env(isolated_env: Path) -> dict[str, str]:
-    e = {k: v for k, v in os.environ.items() if not k.startswith("YUQING_")}
-    e.update(
-        YUQING_CONFIG_DIR=str(REPO / "config"),
-        YUQING_DATA_DIR=str(isolated_env / "var"),
-        YUQING_METRICS_PORT=str(free_port()),
-        PYTHONPATH=str(REPO),
-    )
-    return e
-
-
-def yuqing(env: dict[str, str], *args: str, stdin: bytes | None = None):
-    return subprocess.run(
-        [*YUQING, *args], env=env, input=stdin, capture_output=True, timeout=120, cwd=REPO
-    )
+    return base_env(isolated_env / "var")
 
 
 def test_help_everywhere(env: dict[str, str]) -> None:
@@ -108,13 +89,7 @@ def test_replay_makes_persist_read_again_and_metrics_show_it(env: dict[str, str]
     assert yuqing(env, "db", "upgrade").returncode == 0
 
     def run_persist_until_done(expected_ok: int) -> str:
-        proc = subprocess.Popen(
-            [*YUQING, "stage", "persist"],
-            env=env,
-            cwd=REPO,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        proc = start(env, "stage", "persist")
         port = env["YUQING_METRICS_PORT"]
         text = ""
 

@@ -12,65 +12,21 @@ import os
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 
-from tests.conftest import free_port
+from tests.pipeline.processes import REPO, base_env, count_posts, post_ids, start, wait_for, yuqing
 
-REPO = Path(__file__).resolve().parents[2]
 SAMPLE = REPO / "examples" / "sample.jsonl"
-YUQING = [sys.executable, "-m", "pipeline.cli"]
-
-
-def wait_for(check: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-
-
-def count_posts(url: str) -> int:
-    engine = sa.create_engine(url)
-    try:
-        with engine.connect() as conn:
-            try:
-                return conn.execute(sa.text("SELECT count(*) FROM posts")).scalar_one()
-            except sa.exc.OperationalError:
-                return 0
-            except sa.exc.ProgrammingError:
-                return 0
-    finally:
-        engine.dispose()
-
-
-def post_ids(url: str) -> list[str]:
-    engine = sa.create_engine(url)
-    try:
-        with engine.connect() as conn:
-            return list(conn.execute(sa.text("SELECT id FROM posts ORDER BY id")).scalars())
-    finally:
-        engine.dispose()
 
 
 @pytest.fixture(params=["local+sqlite", "kafka+postgresql"])
 def pipeline_env(request: pytest.FixtureRequest, isolated_env: Path, unique: str) -> dict[str, str]:
     """Environment for `yuqing` subprocesses: one transport and one database."""
     bus, db = request.param.split("+")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("YUQING_")}
-    env.update(
-        YUQING_CONFIG_DIR=str(REPO / "config"),
-        YUQING_DATA_DIR=str(isolated_env / "var"),
-        YUQING_BUS=bus,
-        YUQING_METRICS_PORT=str(free_port()),
-        YUQING_LOG_LEVEL="INFO",
-        PYTHONPATH=str(REPO),
-    )
+    env = base_env(isolated_env / "var")
+    env.update(YUQING_BUS=bus, YUQING_LOG_LEVEL="INFO")
     if bus == "kafka":
         env["YUQING_KAFKA_BOOTSTRAP_SERVERS"] = request.getfixturevalue("fresh_kafka_broker")
         env["YUQING_KAFKA_SESSION_TIMEOUT_MS"] = "6000"
@@ -82,24 +38,10 @@ def pipeline_env(request: pytest.FixtureRequest, isolated_env: Path, unique: str
     return env
 
 
-def yuqing(
-    env: dict[str, str], *args: str, stdin: bytes | None = None
-) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run(
-        [*YUQING, *args], env=env, input=stdin, capture_output=True, timeout=120, cwd=REPO
-    )
-
-
 def test_ingest_twice_stores_each_post_once(pipeline_env: dict[str, str]) -> None:
     url = pipeline_env["YUQING_DATABASE_URL"]
     n = sum(1 for line in SAMPLE.read_text(encoding="utf-8").splitlines() if line.strip())
-    runner = subprocess.Popen(
-        [*YUQING, "run", "persist"],
-        env=pipeline_env,
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
+    runner = start(pipeline_env, "run", "persist", capture=True)
     try:
         first = yuqing(pipeline_env, "ingest", str(SAMPLE))
         assert first.returncode == 0, first.stderr.decode()
@@ -206,13 +148,7 @@ def test_sigkill_between_store_and_commit_loses_and_duplicates_nothing(
     stored_before = count_posts(url)
     assert 0 < stored_before < 400  # one batch stored ...
     assert not _group_caught_up(pipeline_env)  # ... and not committed
-    runner = subprocess.Popen(
-        [*YUQING, "run", "persist"],
-        env=pipeline_env,
-        cwd=REPO,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    runner = start(pipeline_env, "run", "persist")
     try:
         wait_for(lambda: _group_caught_up(pipeline_env), 90, "persist to catch up")
     finally:
@@ -242,13 +178,7 @@ def test_supervisor_restarts_a_killed_worker_mid_stream(
         ),
         encoding="utf-8",
     )
-    runner = subprocess.Popen(
-        [*YUQING, "run", "persist"],
-        env=pipeline_env,
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
+    runner = start(pipeline_env, "run", "persist", capture=True)
     try:
         wait_for(lambda: bool(_children(runner.pid)), 30, "the persist worker to start")
         first_worker = _children(runner.pid)[0]

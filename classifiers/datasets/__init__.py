@@ -1,0 +1,1 @@
+"""Datasets the classifiers are trained and evaluated on."""
