@@ -14,12 +14,16 @@ transport runs unchanged on a Kafka cluster. Semantics follow Kafka's:
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
 Headers = Sequence[tuple[str, bytes]]
+
+# Kafka's rule for topic names, applied by both transports so names port over.
+TOPIC_NAME = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +47,21 @@ class TopicPartition:
 
 class BusError(RuntimeError):
     """A transport failed in a way the caller should report (broker down, bad topic)."""
+
+
+def check_topic(name: object) -> None:
+    """BusError unless `name` is a valid topic name."""
+    if not isinstance(name, str) or not TOPIC_NAME.match(name) or name in (".", ".."):
+        raise BusError(f"invalid topic name {name!r} (letters, digits, '.', '_', '-')")
+
+
+def as_bytes(value: object, what: str) -> bytes:
+    """Keys, values and header values are bytes; say which one was not."""
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, bytearray | memoryview):
+        return bytes(value)
+    raise TypeError(f"{what} must be bytes, not {type(value).__name__}")
 
 
 class Producer(ABC):

