@@ -92,7 +92,7 @@ def db_upgrade() -> None:
     try:
         with session_factory(engine).begin() as session:
             upsert_departments(
-                session, [d.model_dump(exclude={"triage"}) for d in depts.departments]
+                session, [d.model_dump(exclude={"triage", "topic"}) for d in depts.departments]
             )
     finally:
         engine.dispose()

@@ -30,6 +30,7 @@ class _Strict(BaseModel):
 class Department(_Strict):
     id: str = Field(pattern=ID_PATTERN)
     name: str = Field(min_length=1)
+    topic: str = Field(min_length=1, description="policy area of posts routed here")
     remit: list[str] = Field(default_factory=list)
     triage: bool = False
 

@@ -10,6 +10,7 @@ from pipeline.bus import Bus
 from pipeline.jsonl import read_jsonl
 from pipeline.messages import TOPIC_POSTS_RAW, MessageError, Post
 from pipeline.settings import Settings
+from pipeline.textprep import prepare_post
 
 
 @dataclass
@@ -40,7 +41,7 @@ def ingest_stream(
             if source:
                 data.setdefault("source", source)
             try:
-                post = Post.from_dict(data).pseudonymise(salt)
+                post = prepare_post(Post.from_dict(data).pseudonymise(salt))
             except MessageError as exc:
                 report(f"line {line.number}: {exc.reason}")
                 result.failed += 1

@@ -8,6 +8,7 @@ from typing import Any
 from pipeline.messages import TOPIC_POSTS_RAW, Post
 from pipeline.runner import ConsumerStage, Item, Outgoing
 from pipeline.storage.repository import upsert_posts
+from pipeline.textprep import prepare_post
 
 
 def post_row(post: Post) -> dict[str, Any]:
@@ -32,8 +33,32 @@ def post_row(post: Post) -> dict[str, Any]:
     }
 
 
+def post_from_row(row: Any) -> Post:
+    """The message of a stored `posts` row (for re-publishing to a new model)."""
+    import base64
+
+    return Post(
+        id=row.id,
+        source=row.source,
+        channel=row.channel,
+        url=row.url,
+        title=row.title,
+        author=row.author_masked,
+        author_hash=row.author_hash,
+        text=row.text,
+        truncated=row.truncated,
+        published_at=row.published_at,
+        fetched_at=row.fetched_at,
+        metrics=row.metrics,
+        reply=row.reply,
+        snapshot=base64.b64encode(row.snapshot).decode() if row.snapshot else None,
+    )
+
+
 class PersistStage(ConsumerStage[Post]):
-    """Consumes `posts.raw`, upserts into `posts` (insert-or-ignore by post id)."""
+    """Consumes `posts.raw`, upserts into `posts` (insert-or-ignore by post id). Text is
+    cleaned and masked again before it is stored (idempotent; whoever published it
+    should have done it already)."""
 
     name = "persist"
     topics = (TOPIC_POSTS_RAW,)
@@ -43,7 +68,7 @@ class PersistStage(ConsumerStage[Post]):
         salt = self.ctx.settings.secret()
         rows = {}
         for item in items:
-            post = item.message.pseudonymise(salt)
+            post = prepare_post(item.message.pseudonymise(salt))
             rows.setdefault(post.id, post_row(post))
         with self.ctx.sessions.begin() as session:
             upsert_posts(session, list(rows.values()))

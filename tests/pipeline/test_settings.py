@@ -67,7 +67,7 @@ def test_config_check_names_file_key_and_problem(tmp_path: Path) -> None:
     (tmp_path / "sla.yaml").write_text(sla, encoding="utf-8")
     depts = (tmp_path / "departments.yaml").read_text(encoding="utf-8")
     (tmp_path / "departments.yaml").write_text(
-        depts + "  - id: education\n    name: 重复\n", encoding="utf-8"
+        depts + "  - id: education\n    name: 重复\n    topic: 教育\n", encoding="utf-8"
     )
     (tmp_path / "broken.yaml").write_text("a: [1, 2\n", encoding="utf-8")
     problems = config.check(tmp_path)
