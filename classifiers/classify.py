@@ -1,0 +1,182 @@
+"""The classifier: posts in, classifications out (DESIGN: Classification output).
+
+One call handles a batch: each post is prepared (cleaned, masked) and tokenized once,
+and every model reads those same tokens, because segmentation is the costliest step and
+the stage must keep up with ≥ 10,000 posts/s per core. The trained models come from an
+artifact directory (`manifest.json` + skops files): `<data_dir>/models/current` when an
+operator has trained one there, else the artifacts shipped in the package, so a fresh
+install classifies without training. Lexicons, watchlists and severity rules are config.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from classifiers.models.relevance import token_ids
+from classifiers.models.sensitivity import SensitivityScorer
+from classifiers.severity import SeverityGrader, load_config
+from classifiers.text import prepare
+from classifiers.tokenize import Tokenizer
+from classifiers.watchlists import Watchlists
+from pipeline import config as config_files
+from pipeline.messages import Classification, DepartmentScore
+from pipeline.settings import Settings
+
+log = logging.getLogger(__name__)
+
+SHIPPED_ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+MANIFEST = "manifest.json"
+SENTIMENTS = ("negative", "neutral", "positive")
+
+
+@dataclass(frozen=True, slots=True)
+class Doc:
+    """What the classifier needs of a post."""
+
+    id: str
+    title: str | None
+    text: str
+    source: str = ""
+
+
+def artifact_dir(settings: Settings) -> Path:
+    """Where the models to load are: an operator's trained set, else the shipped one."""
+    trained = settings.data_dir / "models" / "current"
+    return trained if (trained / MANIFEST).exists() else SHIPPED_ARTIFACTS
+
+
+def read_manifest(directory: Path) -> dict[str, Any]:
+    path = directory / MANIFEST
+    if not path.exists():
+        raise FileNotFoundError(f"no model manifest at {path}: run `yuqing train`")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+class Classifier:
+    """Every model and rule set, loaded once; `classify` is the batch entry point."""
+
+    def __init__(
+        self,
+        *,
+        version: str,
+        tokenizer: Tokenizer,
+        relevance: Any,
+        router: Any,
+        sentiment: Any,
+        sensitivity: SensitivityScorer,
+        watchlists: Watchlists,
+        grader: SeverityGrader,
+        topics: dict[str, str],
+    ):
+        self.tokenizer = tokenizer
+        self.relevance = relevance
+        self.router = router
+        self.sentiment = sentiment
+        self.sensitivity = sensitivity
+        self.watchlists = watchlists
+        self.grader = grader
+        self.topics = topics
+        # Lexicons change classifications as much as models do: both name the version.
+        self.model_version = f"{version}+{sensitivity.digest[:6]}"
+
+    @classmethod
+    def load(cls, settings: Settings, directory: Path | None = None) -> Classifier:
+        from classifiers.models.departments import RULES_FILE, DepartmentRouter, DepartmentRules
+        from classifiers.models.relevance import RelevanceModel
+        from classifiers.models.sentiment import SentimentModel
+
+        directory = directory or artifact_dir(settings)
+        manifest = read_manifest(directory)
+        files = manifest["models"]
+        config_dir = settings.config_dir
+        sensitivity = SensitivityScorer.load(config_dir)
+        departments = config_files.departments(settings)
+        log.info("loading models %s from %s", manifest["version"], directory)
+        return cls(
+            version=manifest["version"],
+            tokenizer=Tokenizer(config_dir / "lexicon"),
+            relevance=RelevanceModel.load(directory / files["relevance"]),
+            router=DepartmentRouter.load(
+                directory / files["departments"],
+                rules=DepartmentRules.load(config_dir / RULES_FILE),
+            ),
+            sentiment=SentimentModel.load(directory / files["sentiment"]),
+            sensitivity=sensitivity,
+            watchlists=Watchlists.load(config_dir),
+            grader=SeverityGrader(load_config(config_dir), count_kinds=sensitivity.lexicon.counts),
+            topics={d.id: d.topic for d in departments.departments},
+        )
+
+    def classify(self, docs: Sequence[Doc]) -> list[Classification]:
+        """One Classification per doc, in order."""
+        if not docs:
+            return []
+        texts = [prepare(d.title, d.text) for d in docs]
+        tokens = self.tokenizer.tokenize_batch(texts)
+        ids = token_ids(tokens)  # looked up once, shared by the linear models
+        relevance, relevance_terms = self.relevance.predict_with_terms(texts, ids, k=5)
+        routes = self.router.route(texts, ids)
+        sentiment = self.sentiment.predict_proba(texts, tokens)
+        sensitivity = self.sensitivity.score_batch(texts, tokens)
+        hits = self.watchlists.match_batch(texts, [d.source for d in docs])
+        out = []
+        for i, doc in enumerate(docs):
+            p_rel = float(relevance[i])
+            probs = sentiment[i]
+            best = int(probs.argmax())
+            label = SENTIMENTS[best]
+            sent_terms = self.sentiment.explain(texts[i], tokens[i], label)
+            grade = self.grader.grade(
+                sentiment=label,
+                sentiment_score=float(probs[best]),
+                relevant=p_rel >= 0.5,
+                relevance_score=p_rel,
+                sensitivity=sensitivity[i],
+                watch_hits=hits[i],
+                sentiment_terms=sent_terms,
+            )
+            route = routes[i]
+            depts = [DepartmentScore(id=d, score=round(s, 4), role=r) for d, s, r in route.ranked]
+            lead = depts[0].id if depts else None
+            explanation: dict[str, list[str]] = {
+                "relevance": list(relevance_terms[i]),
+                "departments": route.terms,
+                "sentiment": sent_terms,
+                "severity": list(grade.terms),
+            }
+            explanation.update(
+                {f"sensitivity.{k}": v for k, v in sensitivity[i].explanation().items()}
+            )
+            if hits[i]:
+                explanation["watchlists"] = [h.rule_id for h in hits[i]]
+            out.append(
+                Classification(
+                    post_id=doc.id,
+                    model_version=self.model_version,
+                    policy_relevant=p_rel >= 0.5,
+                    relevance_score=round(p_rel, 4),
+                    departments=depts,
+                    topic=self.topics.get(lead) if lead else None,
+                    sentiment=label,
+                    sentiment_score=round(float(probs[best]), 4),
+                    sensitivity=list(sensitivity[i].names),
+                    severity=grade.level,
+                    explanation={k: v for k, v in explanation.items() if v},
+                )
+            )
+        return out
+
+
+def data_hash(paths: Sequence[Path]) -> str:
+    """A short digest of files (training data, lexicons) for the manifest."""
+    h = hashlib.sha256()
+    for p in sorted(paths):
+        h.update(p.name.encode())
+        h.update(p.read_bytes())
+    return h.hexdigest()[:16]
