@@ -78,6 +78,7 @@ class Classifier:
         self.relevance = relevance
         self.router = router
         self.sentiment = sentiment
+        self.sentiment_labels: tuple[str, ...] = tuple(getattr(sentiment, "labels", SENTIMENTS))
         self.sensitivity = sensitivity
         self.watchlists = watchlists
         self.grader = grader
@@ -122,7 +123,7 @@ class Classifier:
         ids = token_ids(tokens)  # looked up once, shared by the linear models
         relevance, relevance_terms = self.relevance.predict_with_terms(texts, ids, k=5)
         routes = self.router.route(texts, ids)
-        sentiment = self.sentiment.predict_proba(texts, tokens)
+        sentiment = self.sentiment.predict_proba(texts, ids)
         sensitivity = self.sensitivity.score_batch(texts, tokens)
         hits = self.watchlists.match_batch(texts, [d.source for d in docs])
         out = []
@@ -130,7 +131,7 @@ class Classifier:
             p_rel = float(relevance[i])
             probs = sentiment[i]
             best = int(probs.argmax())
-            label = SENTIMENTS[best]
+            label = self.sentiment_labels[best]
             sent_terms = self.sentiment.explain(texts[i], tokens[i], label)
             grade = self.grader.grade(
                 sentiment=label,

