@@ -100,9 +100,12 @@ def test_replay_makes_persist_read_again_and_metrics_show_it(env: dict[str, str]
                     text = r.read().decode()
             except OSError:
                 return False
+            # The batch's counters move before its timing is observed: wait for both.
             return (
                 f'yuqing_stage_messages_total{{outcome="ok",stage="persist"}} {expected_ok}.0'
                 in text
+                and 'yuqing_stage_processing_seconds_count{stage="persist"}' in text
+                and 'yuqing_consumer_lag{topic="posts.raw"}' in text
             )
 
         try:
