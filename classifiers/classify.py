@@ -126,16 +126,18 @@ class Classifier:
         sentiment = self.sentiment.predict_proba(texts, ids)
         sensitivity = self.sensitivity.score_batch(texts, tokens)
         hits = self.watchlists.match_batch(texts, [d.source for d in docs])
+        best = sentiment.argmax(axis=1)
+        labels = [self.sentiment_labels[b] for b in best]
+        sentiment_terms = self.sentiment.explain_batch(texts, ids, labels)
         out = []
         for i, doc in enumerate(docs):
             p_rel = float(relevance[i])
             probs = sentiment[i]
-            best = int(probs.argmax())
-            label = self.sentiment_labels[best]
-            sent_terms = self.sentiment.explain(texts[i], tokens[i], label)
+            label = labels[i]
+            sent_terms = sentiment_terms[i]
             grade = self.grader.grade(
                 sentiment=label,
-                sentiment_score=float(probs[best]),
+                sentiment_score=float(probs[best[i]]),
                 relevant=p_rel >= 0.5,
                 relevance_score=p_rel,
                 sensitivity=sensitivity[i],
@@ -165,7 +167,7 @@ class Classifier:
                     departments=depts,
                     topic=self.topics.get(lead) if lead else None,
                     sentiment=label,
-                    sentiment_score=round(float(probs[best]), 4),
+                    sentiment_score=round(float(probs[best[i]]), 4),
                     sensitivity=list(sensitivity[i].names),
                     severity=grade.level,
                     explanation={k: v for k, v in explanation.items() if v},
