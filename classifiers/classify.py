@@ -10,7 +10,6 @@ install classifies without training. Lexicons, watchlists and severity rules are
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from collections.abc import Sequence
@@ -32,7 +31,6 @@ log = logging.getLogger(__name__)
 
 SHIPPED_ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 MANIFEST = "manifest.json"
-SENTIMENTS = ("negative", "neutral", "positive")
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +76,7 @@ class Classifier:
         self.relevance = relevance
         self.router = router
         self.sentiment = sentiment
-        self.sentiment_labels: tuple[str, ...] = tuple(getattr(sentiment, "labels", SENTIMENTS))
+        self.sentiment_labels: tuple[str, ...] = tuple(sentiment.labels)
         self.sensitivity = sensitivity
         self.watchlists = watchlists
         self.grader = grader
@@ -174,12 +172,3 @@ class Classifier:
                 )
             )
         return out
-
-
-def data_hash(paths: Sequence[Path]) -> str:
-    """A short digest of files (training data, lexicons) for the manifest."""
-    h = hashlib.sha256()
-    for p in sorted(paths):
-        h.update(p.name.encode())
-        h.update(p.read_bytes())
-    return h.hexdigest()[:16]

@@ -38,6 +38,7 @@ from pydantic import (
 
 from classifiers.models.sensitivity import Category, Sensitivity
 from classifiers.watchlists import WatchHit
+from pipeline.config import require_unique_ids
 
 __all__ = [
     "LEVELS",
@@ -114,11 +115,7 @@ class SeverityConfig(_Strict):
 
     @model_validator(mode="after")
     def _unique_ids(self) -> SeverityConfig:
-        seen: set[str] = set()
-        for rule in self.rules:
-            if rule.id in seen:
-                raise ValueError(f"rule id {rule.id!r} appears twice")
-            seen.add(rule.id)
+        require_unique_ids(self.rules, "rule")
         return self
 
     def ordered_rules(self) -> list[Rule]:

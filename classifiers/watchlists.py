@@ -50,6 +50,8 @@ from pydantic import (
     model_validator,
 )
 
+from pipeline.config import require_unique_ids
+
 __all__ = [
     "WATCHLISTS_FILE",
     "WatchHit",
@@ -120,11 +122,7 @@ class WatchlistsFile(_Strict):
 
     @model_validator(mode="after")
     def _unique_ids(self) -> WatchlistsFile:
-        seen: set[str] = set()
-        for rule in self.rules:
-            if rule.id in seen:
-                raise ValueError(f"rule id {rule.id!r} appears twice")
-            seen.add(rule.id)
+        require_unique_ids(self.rules, "rule")
         return self
 
 

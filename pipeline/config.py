@@ -23,6 +23,15 @@ ID_PATTERN = r"^[a-z][a-z0-9-]{1,40}$"
 SEVERITIES = ("critical", "high", "medium", "low")
 
 
+def require_unique_ids(items: list[Any], what: str) -> None:
+    """ValueError naming the first id that appears twice (departments, rules, …)."""
+    seen: set[str] = set()
+    for item in items:
+        if item.id in seen:
+            raise ValueError(f"{what} id {item.id!r} appears twice")
+        seen.add(item.id)
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -40,11 +49,7 @@ class DepartmentsFile(_Strict):
 
     @model_validator(mode="after")
     def _unique_and_one_triage(self) -> DepartmentsFile:
-        seen: set[str] = set()
-        for d in self.departments:
-            if d.id in seen:
-                raise ValueError(f"department id {d.id!r} appears twice")
-            seen.add(d.id)
+        require_unique_ids(self.departments, "department")
         triage = [d.id for d in self.departments if d.triage]
         if len(triage) != 1:
             raise ValueError(f"exactly one department needs `triage: true` (found {triage})")
