@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from classifiers.models.relevance import token_ids
+from classifiers.features import token_ids
 from classifiers.models.sensitivity import SensitivityScorer
 from classifiers.severity import SeverityGrader, load_config
 from classifiers.text import prepare
@@ -121,12 +121,11 @@ class Classifier:
         ids = token_ids(tokens)  # looked up once, shared by the linear models
         relevance, relevance_terms = self.relevance.predict_with_terms(texts, ids, k=5)
         routes = self.router.route(texts, ids)
-        sentiment = self.sentiment.predict_proba(texts, ids)
+        sentiment, sentiment_terms = self.sentiment.predict_with_terms(texts, ids, k=5)
         sensitivity = self.sensitivity.score_batch(texts, tokens)
         hits = self.watchlists.match_batch(texts, [d.source for d in docs])
         best = sentiment.argmax(axis=1)
         labels = [self.sentiment_labels[b] for b in best]
-        sentiment_terms = self.sentiment.explain_batch(texts, ids, labels)
         out = []
         for i, doc in enumerate(docs):
             p_rel = float(relevance[i])

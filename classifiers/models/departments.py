@@ -69,18 +69,19 @@ import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from itertools import chain
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, Literal, NamedTuple, Self
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from classifiers.models.relevance import (
+from classifiers.features import Tokens, top_per_doc
+from classifiers.models.linear import (
     FORMAT_VERSION,
     ScoredBatch,
     SubwordLinear,
     SubwordVocabulary,
-    Tokens,
     digest,
     load_state,
     save_state,
@@ -289,19 +290,24 @@ class RuleHits:
         z = np.zeros(0, dtype=np.int64)
         return cls(z, z, np.zeros(0), z, [])
 
-    def for_columns(self, cols: np.ndarray) -> dict[int, list[tuple[str, float]]]:
-        """Post index → (term, weight) of its fired rules for department column
-        `cols[post]`, each term once (posts without such rules are absent)."""
+    def for_columns(self, cols: np.ndarray, k: int) -> dict[int, list[tuple[str, float]]]:
+        """Post index → up to `k` (term, weight) of its fired rules for department column
+        `cols[post]`, strongest first, each term once (posts without such rules are
+        absent)."""
         out: dict[int, list[tuple[str, float]]] = {}
-        if not len(self.doc):
+        sel = np.flatnonzero(self.cls == cols[self.doc]) if len(self.doc) else self.doc
+        if not len(sel):
             return out
-        sel = self.cls == cols[self.doc]
+        # one entry per (post, term): its strongest weight
+        sel = sel[np.argsort(-self.weight[sel], kind="stable")]
+        _, first = np.unique(self.doc[sel] * len(self.terms) + self.term[sel], return_index=True)
+        sel = sel[first]
+        sel = sel[top_per_doc(self.doc[sel], self.weight[sel], k)]
+        terms = self.terms
         for d, t, w in zip(
             self.doc[sel].tolist(), self.term[sel].tolist(), self.weight[sel].tolist(), strict=True
         ):
-            fired = out.setdefault(d, [])
-            if all(self.terms[t] != term for term, _ in fired):
-                fired.append((self.terms[t], w))
+            out.setdefault(d, []).append((terms[t], w))
         return out
 
 
@@ -603,7 +609,7 @@ class DepartmentRouter:
         leads = np.where(triaged, triage, best[:, 0])
         lead_p = p[np.arange(n), leads].tolist()
         model_terms = batch.top_terms(leads, np.ones(n), self.top_k)
-        fired = hits.for_columns(leads)
+        fired = hits.for_columns(leads, self.top_k)
         classes = self.classes
         k = self.top_k
         names = [[classes[j] for j in row[:k]] for row in best.tolist()]
@@ -633,7 +639,7 @@ class DepartmentRouter:
         z, batch, hits = self._logits([text], [tokens])
         c = int(np.argmax(z[0])) if department is None else self.classes.index(department)
         model_terms = batch.top_terms(np.array([c]), np.ones(1), k)[0]
-        return _merge_terms(model_terms, hits.for_columns(np.array([c])).get(0, []), k)
+        return _merge_terms(model_terms, hits.for_columns(np.array([c]), k).get(0, []), k)
 
     # ------------------------------------------------------------ persistence ------
     def save(self, path: Path | str) -> None:
@@ -678,7 +684,7 @@ def _merge_terms(
     model: list[tuple[str, float]], rules: list[tuple[str, float]], k: int
 ) -> list[str]:
     """Model tokens and fired rule terms, strongest first, each once."""
-    merged = sorted([*model, *rules], key=lambda tw: -tw[1])
+    merged = sorted([*model, *rules], key=itemgetter(1), reverse=True)
     out: list[str] = []
     for term, _ in merged:
         if term not in out:

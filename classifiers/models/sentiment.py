@@ -26,7 +26,7 @@ squared weights (the sum runs over tokens, so it decomposes token by token), whi
 makes every feature a per-token quantity: at inference a token's contribution to all
 three classes, and to the block norms, is one table row computed the first time the
 token is seen (`TokenTable`). A batch then costs one sparse-times-dense product per
-block over the shared token ids (`classifiers.models.relevance.token_ids`), plus the
+block over the shared token ids (`classifiers.features.token_ids`), plus the
 head characters (a vectorised hash and a gather). No per-token Python beyond the
 shared id lookup.
 
@@ -70,12 +70,15 @@ import re
 import threading
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Self
 
 import numpy as np
 import scipy.sparse as sp
+
+from classifiers.features import TokenIds, token_ids, top_per_doc
 
 __all__ = [
     "FORMAT_VERSION",
@@ -208,6 +211,14 @@ def _readable(term: str) -> bool:
     return not _NON_WORD.fullmatch(term)
 
 
+def _overlaps(term: str, chosen: list[str]) -> bool:
+    """True when `term` is part of a chosen term or contains one."""
+    for c in chosen:  # noqa: SIM110 - a plain loop: any() over a generator is slower here
+        if term in c or c in term:
+            return True
+    return False
+
+
 @lru_cache(maxsize=1)
 def _explain_stopwords() -> frozenset[str]:
     """Function words are features but not explanations (的, 可以 …)."""
@@ -227,6 +238,15 @@ def _tokens_of(texts: Sequence[str], tokens: Sequence[Sequence[str]] | None) -> 
 
 
 # ------------------------------------------------------------------- features --------
+
+
+@dataclass(frozen=True, slots=True)
+class _Batch:
+    """A batch's features: heads, the head n-gram part and the token part (or None)."""
+
+    heads: list[str]
+    head: tuple[Any, ...]
+    tokens: tuple[np.ndarray, list[tuple[sp.csr_matrix, np.ndarray]]] | None
 
 
 class SentimentFeatures:
@@ -510,7 +530,9 @@ class SentimentModel:
     # Token table columns: 3 scores per block, then the squared-idf sum per block, then
     # the token's letter/digit count. Column-major, so that each column is contiguous
     # for the sparse products.
-    _WIDTH = 3 * len(BLOCKS) + len(BLOCKS) + 1
+    # Scores per block (3 each), squared-idf sums per block, letter/digit count, shown.
+    _WIDTH = 3 * len(BLOCKS) + len(BLOCKS) + 2
+    _CORE, _SHOWN = -2, -1
 
     def _reset_tables(self) -> None:
         self._tab = np.zeros((0, self._WIDTH), order="F")
@@ -534,10 +556,11 @@ class SentimentModel:
         return self._head_table
 
     def _token_row(self, token: str) -> np.ndarray:
-        """[scores per block (3 each)], [squared-idf sums per block], letter/digit count."""
+        """[scores per block (3 each)], [squared-idf sums per block], letter/digit count,
+        1 when the token may be shown as an explanation (not a function word)."""
         f = self._require()
         feats = _token_features(token)
-        row = np.zeros(3 * len(BLOCKS) + len(BLOCKS) + 1)
+        row = np.zeros(self._WIDTH)
         for k, block in enumerate(BLOCKS):
             vocab, idf, w = f.vocab[block], f.idf[block], self.coef[block]
             ids = [j for j in map(vocab.get, feats[block]) if j is not None]
@@ -545,7 +568,8 @@ class SentimentModel:
                 ii = np.asarray(ids)
                 row[3 * k : 3 * k + 3] = w[:, ii] @ idf[ii]
                 row[3 * len(BLOCKS) + k] = float(idf[ii] @ idf[ii])
-        row[-1] = _core_len(token)
+        row[self._CORE] = _core_len(token)
+        row[self._SHOWN] = token not in _explain_stopwords() and _readable(token)
         return row
 
     def _rows_for(self, tids: Any) -> np.ndarray:
@@ -584,8 +608,6 @@ class SentimentModel:
         return x
 
     def _as_ids(self, texts: Sequence[str], tokens: Any) -> Any:
-        from classifiers.models.relevance import TokenIds, token_ids
-
         if not isinstance(tokens, TokenIds):
             tokens = token_ids(_tokens_of(texts, tokens))
         if len(tokens) != len(texts):
@@ -612,7 +634,7 @@ class SentimentModel:
         starts = np.repeat(indptr[:-1], lens)
         # A token belongs to the head when the letters/digits before it in the post
         # are fewer than the head's.
-        core = tab[ids, -1]
+        core = tab[ids, self._CORE]
         csum = np.cumsum(core)
         before = csum - core - np.concatenate([[0.0], csum])[starts]
         budget = np.fromiter(map(_core_len, heads), dtype=np.float64, count=n)
@@ -635,40 +657,65 @@ class SentimentModel:
             parts.append((x, norm))
         return tab, parts
 
-    def decision(self, texts: Sequence[str], tokens: Any = None) -> np.ndarray:
-        """Averaged linear scores of the two models (before calibration)."""
-        n = len(texts)
-        if n == 0:
-            return np.zeros((0, 3))
-        tids = self._as_ids(texts, tokens)
+    def _batch(self, texts: Sequence[str], tids: Any, with_pos: bool = False) -> _Batch:
+        """The features of a batch, computed once for scores and explanations alike."""
         heads = [head_of(t) for t in texts]
+        return _Batch(
+            heads,
+            self._head_part(heads, with_pos),
+            self._token_part(texts, heads, tids) if len(tids.ids) else None,
+        )
+
+    def _decision_of(self, b: _Batch) -> np.ndarray:
+        n = len(b.heads)
         s = np.tile(self.intercept, (n, 1))
-        doc, g, norm, _ = self._head_part(heads)
+        doc, g, norm, _ = b.head
         if len(doc):
             s += (
                 np.stack([np.bincount(doc, weights=g[:, j], minlength=n) for j in range(3)], 1)
                 / norm[:, None]
             )
-        if len(tids.ids):
-            tab, parts = self._token_part(texts, heads, tids)
+        if b.tokens is not None:
+            tab, parts = b.tokens
             for k, (x, norm) in enumerate(parts):
                 s += np.stack([x @ tab[:, 3 * k + j] for j in range(3)], 1) / norm[:, None]
         return s
 
-    def predict_proba(
-        self, texts: Sequence[str], tokens: Any = None, *, shifted: bool = True
-    ) -> np.ndarray:
-        """Probabilities of `LABELS`, one row per text (see the module docstring on the
-        decision shift; ``shifted=False`` gives the calibrated ones without it)."""
-        z = self.decision(texts, tokens) @ self.cal_a.T + self.cal_c
+    def _proba_of(self, decision: np.ndarray, shifted: bool = True) -> np.ndarray:
+        z = decision @ self.cal_a.T + self.cal_c
         if shifted:
             z = z + self.shift
         z -= z.max(axis=1, keepdims=True)
         p = np.exp(z)
         return p / p.sum(axis=1, keepdims=True)
 
+    def decision(self, texts: Sequence[str], tokens: Any = None) -> np.ndarray:
+        """Averaged linear scores of the two models (before calibration)."""
+        if not texts:
+            return np.zeros((0, 3))
+        return self._decision_of(self._batch(texts, self._as_ids(texts, tokens)))
+
+    def predict_proba(
+        self, texts: Sequence[str], tokens: Any = None, *, shifted: bool = True
+    ) -> np.ndarray:
+        """Probabilities of `LABELS`, one row per text (see the module docstring on the
+        decision shift; ``shifted=False`` gives the calibrated ones without it)."""
+        return self._proba_of(self.decision(texts, tokens), shifted)
+
     def predict(self, texts: Sequence[str], tokens: Any = None) -> list[str]:
         return [LABELS[i] for i in self.predict_proba(texts, tokens).argmax(axis=1)]
+
+    def predict_with_terms(
+        self, texts: Sequence[str], tokens: Any = None, k: int = 5
+    ) -> tuple[np.ndarray, list[list[str]]]:
+        """`predict_proba` and the explanation of each predicted class, from one pass
+        over the features (what the classifier calls: half the work of the two apart)."""
+        if not texts:
+            return np.zeros((0, 3)), []
+        tids = self._as_ids(texts, tokens)
+        b = self._batch(texts, tids, with_pos=True)
+        p = self._proba_of(self._decision_of(b))
+        return p, self._terms(b, tids.index.words, p.argmax(axis=1), k)
 
     # explanations --------------------------------------------------------------------
     def explain(
@@ -689,63 +736,55 @@ class SentimentModel:
         labels: Sequence[str] | None = None,
         k: int = 5,
     ) -> list[list[str]]:
-        """`explain` for a batch (token lists or shared `TokenIds`), vectorised: what
-        the classifier should call."""
-        n = len(texts)
-        if n == 0:
+        """`explain` for a batch (token lists or shared `TokenIds`), vectorised."""
+        if not texts:
             return []
         tids = self._as_ids(texts, tokens)
+        b = self._batch(texts, tids, with_pos=True)
         if labels is None:
-            labels = self.predict(texts, tids)
-        cls = np.array([LABELS.index(lab) for lab in labels])
+            cls = self._proba_of(self._decision_of(b)).argmax(axis=1)
+        else:
+            cls = np.array([LABELS.index(lab) for lab in labels])
+        return self._terms(b, tids.index.words, cls, k)
+
+    def _terms(self, b: _Batch, words: list[str], cls: np.ndarray, k: int) -> list[list[str]]:
+        """Up to `k` terms per post that pushed most toward its class `cls[i]`."""
+        n, heads = len(b.heads), b.heads
         # Direction per class: its calibrator row against the mean row, so that a term
         # counts by how it moves this class relative to the others.
         directions = self.cal_a - self.cal_a.mean(axis=0)
-        heads = [head_of(t) for t in texts]
         candidates: list[list[tuple[float, str]]] = [[] for _ in range(n)]
-        words = tids.index.words
-        if len(tids.ids):
-            tab, parts = self._token_part(texts, heads, tids)
+        if b.tokens is not None:
+            tab, parts = b.tokens
             total = None
             for kb, (x, norm) in enumerate(parts):
                 rows = np.repeat(np.arange(n), np.diff(x.indptr))
-                value = (
-                    x.data
-                    * np.einsum(
-                        "ij,ij->i", tab[x.indices, 3 * kb : 3 * kb + 3], directions[cls[rows]]
-                    )
-                    / norm[rows]
-                )
-                part = sp.csr_matrix((value, x.indices.copy(), x.indptr.copy()), shape=x.shape)
+                d = directions[cls[rows]]
+                value = tab[x.indices, 3 * kb] * d[:, 0]
+                value += tab[x.indices, 3 * kb + 1] * d[:, 1]
+                value += tab[x.indices, 3 * kb + 2] * d[:, 2]
+                value *= x.data / norm[rows]
+                part = sp.csr_matrix((value, x.indices, x.indptr), shape=x.shape)
                 total = part if total is None else total + part
             assert total is not None
-            total = total.tocsr()
-            pos = total.data > 0
-            t_doc = np.repeat(np.arange(n), np.diff(total.indptr))[pos]
-            t_val, t_col = total.data[pos], total.indices[pos]
-            order = np.lexsort((-t_val, t_doc))
-            t_doc, t_val, t_col = t_doc[order], t_val[order], t_col[order]
-            rank = np.arange(len(t_doc)) - np.searchsorted(t_doc, t_doc)
-            top = rank < 2 * k
+            keep = (total.data > 0) & (tab[total.indices, self._SHOWN] > 0)
+            t_doc = np.repeat(np.arange(n), np.diff(total.indptr))[keep]
+            t_val, t_col = total.data[keep], total.indices[keep]
+            top = top_per_doc(t_doc, t_val, 2 * k)
             for i, v, c in zip(
                 t_doc[top].tolist(), t_val[top].tolist(), t_col[top].tolist(), strict=True
             ):
                 candidates[i].append((v, words[c]))
-        doc, g, norm, (start, size) = self._head_part(heads, with_pos=True)
+        doc, g, norm, (start, size) = b.head
         if len(doc):
             value = np.einsum("ij,ij->i", g[:, :3], directions[cls[doc]]) / norm[doc]
-            keep = (size > 1) & (value > 0)
-            d_k, v_k = doc[keep], value[keep]
-            s_k, z_k = start[keep], size[keep]
-            order = np.lexsort((-v_k, d_k))
-            d_k, v_k, s_k, z_k = d_k[order], v_k[order], s_k[order], z_k[order]
-            rank = np.arange(len(d_k)) - np.searchsorted(d_k, d_k)
-            top = rank < k
+            keep = np.flatnonzero((size > 1) & (value > 0))
+            top = keep[top_per_doc(doc[keep], value[keep], k)]
             for i, v, a, z in zip(
-                d_k[top].tolist(),
-                v_k[top].tolist(),
-                s_k[top].tolist(),
-                z_k[top].tolist(),
+                doc[top].tolist(),
+                value[top].tolist(),
+                start[top].tolist(),
+                size[top].tolist(),
                 strict=True,
             ):
                 candidates[i].append((v, heads[i][a : a + z]))
@@ -755,9 +794,7 @@ class SentimentModel:
             cand.sort(reverse=True)
             chosen: list[str] = []
             for _v, term in cand:
-                if term in stop or not _readable(term):
-                    continue
-                if any(term in c or c in term for c in chosen):
+                if term in stop or not _readable(term) or _overlaps(term, chosen):
                     continue
                 chosen.append(term)
                 if len(chosen) == k:

@@ -168,7 +168,7 @@ def test_rules_take_the_strongest_match_not_the_sum() -> None:
     assert boost_one[0, CLASSES.index("water")] == 2
     np.testing.assert_array_equal(boost_one, boost_many)
     # overlapping terms all fire (黑臭 inside 黑臭水体), each listed once per post
-    fired = hits.for_columns(np.array([CLASSES.index("water")]))[0]
+    fired = hits.for_columns(np.array([CLASSES.index("water")]), 5)[0]
     assert sorted(t for t, _ in fired) == sorted(["黑臭", "黑臭水体", "河道"])
 
 

@@ -9,16 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from classifiers.models.relevance import (
-    RelevanceModel,
-    SubwordLinear,
-    SubwordVocabulary,
-    TokenIndex,
-    binary_metrics,
-    fit_platt,
-    token_features,
-    token_ids,
-)
+from classifiers.features import TokenIndex, token_ids
+from classifiers.models.linear import SubwordLinear, SubwordVocabulary, token_features
+from classifiers.models.relevance import RelevanceModel, binary_metrics, fit_platt
 from classifiers.tokenize import Tokenizer
 
 CONFIG = Path(__file__).resolve().parents[3] / "config"

@@ -1,0 +1,100 @@
+"""Token ids shared by every model of a process, and batch selection helpers.
+
+Looking tokens up in a dict is the one per-token step Python has to do for the linear
+models; `token_ids` does it once per batch and every model reads the same `TokenIds`.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from itertools import chain
+
+import numpy as np
+
+__all__ = ["SHARED_TOKENS", "TokenIds", "TokenIndex", "Tokens", "token_ids", "top_per_doc"]
+
+
+class TokenIndex:
+    """Token → integer id, shared by the models of a process (`SHARED_TOKENS`).
+
+    Looking tokens up in a dict is the one per-token step that Python has to do; done
+    once per batch (`lookup`) and passed to every model as `TokenIds`, it is not
+    repeated per model. Ids are dense and only grow; past `max_tokens` distinct tokens
+    the index starts over (a new `generation`) and the models refill their rows: a
+    bounded cache whose state never changes a result.
+    """
+
+    def __init__(self, max_tokens: int = 200_000):
+        self.max_tokens = max_tokens
+        self.lock = threading.Lock()
+        self.generation = 0
+        self.index: dict[str, int] = {}
+        self.words: list[str] = []
+
+    def lookup(self, tokens: Sequence[Sequence[str]]) -> TokenIds:
+        """The ids of a batch of token lists."""
+        lens = np.fromiter(map(len, tokens), dtype=np.int64, count=len(tokens))
+        indptr = np.zeros(len(tokens) + 1, dtype=np.int64)
+        np.cumsum(lens, out=indptr[1:])
+        flat = list(chain.from_iterable(tokens))
+        with self.lock:
+            if len(self.index) > self.max_tokens:
+                self.index, self.words = {}, []
+                self.generation += 1
+            index = self.index
+            ids = list(map(index.get, flat))
+            if None in ids:
+                words = self.words
+                for i, (tid, token) in enumerate(zip(ids, flat, strict=True)):
+                    if tid is None:
+                        tid = index.get(token)
+                        if tid is None:
+                            tid = index[token] = len(words)
+                            words.append(token)
+                        ids[i] = tid
+            return TokenIds(np.asarray(ids, dtype=np.int64), indptr, self, self.generation)
+
+
+@dataclass(frozen=True)
+class TokenIds:
+    """A batch's token ids (posts concatenated; post i is ``ids[indptr[i]:indptr[i+1]]``)."""
+
+    ids: np.ndarray
+    indptr: np.ndarray
+    index: TokenIndex
+    generation: int
+
+    def __len__(self) -> int:
+        return len(self.indptr) - 1
+
+
+SHARED_TOKENS = TokenIndex()
+
+Tokens = Sequence[Sequence[str]] | TokenIds
+
+
+def token_ids(tokens: Tokens, index: TokenIndex | None = None) -> TokenIds:
+    """`tokens` as `TokenIds` of `index` (default `SHARED_TOKENS`); ids already made
+    by that index in its current generation are passed through."""
+    index = SHARED_TOKENS if index is None else index
+    if isinstance(tokens, TokenIds):
+        if tokens.index is index and tokens.generation == index.generation:
+            return tokens
+        raise ValueError("token ids from another index or an older generation: look up again")
+    return index.lookup(tokens)
+
+
+def top_per_doc(doc: np.ndarray, value: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the `k` largest positive `value`s of each doc, by doc, strongest first.
+
+    One argsort of ``doc + 1/(1+value)`` orders by doc and then by value descending
+    (cheaper than a two-key lexsort: values are positive, so the fraction lies in (0, 1)).
+    """
+    if not len(doc):
+        return np.zeros(0, dtype=np.int64)
+    order = np.argsort(doc + 1.0 / (1.0 + value), kind="stable")
+    d = doc[order]
+    rank = np.arange(len(d)) - np.searchsorted(d, d)
+    return order[rank < k]
