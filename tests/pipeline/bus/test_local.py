@@ -67,8 +67,9 @@ def test_processes_publishing_at_once_lose_nothing_and_offsets_stay_dense(
 ) -> None:
     topic, writers, count = "multi", 3, 3000
     bus.create_topics({topic: 6})
-    procs = [spawn.Process(target=_produce, args=(str(path), topic, w, count))
-             for w in range(writers)]
+    procs = [
+        spawn.Process(target=_produce, args=(str(path), topic, w, count)) for w in range(writers)
+    ]
     for p in procs:
         p.start()
     join_all(procs)
@@ -81,8 +82,9 @@ def test_processes_publishing_at_once_lose_nothing_and_offsets_stay_dense(
     by_partition: dict[int, list[int]] = defaultdict(list)
     for r in records:
         by_partition[r.partition].append(r.offset)
-    assert {p: sorted(o) for p, o in by_partition.items()} == \
-        {p: list(range(end)) for p, end in ends.items() if end}, "dense, each offset once"
+    assert {p: sorted(o) for p, o in by_partition.items()} == {
+        p: list(range(end)) for p, end in ends.items() if end
+    }, "dense, each offset once"
     values = [r.value for r in records]
     assert len(set(values)) == writers * count, "no duplicates"
     # each writer's records of one key keep their order
@@ -126,16 +128,21 @@ def test_consumer_processes_of_one_group_split_the_work_without_loss(
     topic, group, total = "work", "workers", 3000
     bus.create_topics({topic: 6})
     stop, results = spawn.Event(), spawn.Queue()
-    procs = [spawn.Process(target=_consume, args=(str(path), topic, group, stop, results))
-             for _ in range(3)]
+    procs = [
+        spawn.Process(target=_consume, args=(str(path), topic, group, stop, results))
+        for _ in range(3)
+    ]
     for p in procs:
         p.start()
     try:
         deadline = time.monotonic() + PROCESS_DEADLINE
         while True:
             owned = list(bus.describe_group(group).values())
-            if len(owned) == 3 and all(len(o) == 2 for o in owned) and \
-                    set().union(*owned) == partitions_of(topic, 6):
+            if (
+                len(owned) == 3
+                and all(len(o) == 2 for o in owned)
+                and set().union(*owned) == partitions_of(topic, 6)
+            ):
                 break
             assert time.monotonic() < deadline, f"group never settled: {owned}"
             time.sleep(0.05)
@@ -208,7 +215,8 @@ def test_expired_member_loses_its_partitions_and_resumes_from_committed_offsets(
         again = wait_for_assignment(other, everything, deadline=10)
         again += drain(other, 20 - len(again))
         assert sorted(positions(again)) == sorted(
-            (topic, p, o) for p, end in stuck_bus.end_offsets(topic).items() for o in range(end))
+            (topic, p, o) for p, end in stuck_bus.end_offsets(topic).items() for o in range(end)
+        )
         # commit only the first record of each partition
         firsts = [r for r in again if r.offset == 0]
         other.commit(firsts)
@@ -217,15 +225,20 @@ def test_expired_member_loses_its_partitions_and_resumes_from_committed_offsets(
         # at the committed offset (1), not at its old in-memory position (the end)
         back = stuck.poll(timeout=0.2)
         deadline = time.monotonic() + 10
-        while not (stuck.assignment() and other.assignment() and
-                   stuck.assignment() | other.assignment() == everything):
+        while not (
+            stuck.assignment()
+            and other.assignment()
+            and stuck.assignment() | other.assignment() == everything
+        ):
             back += stuck.poll(timeout=0.1)
             other.poll(timeout=0.1)  # gives partitions up; commits nothing
             assert time.monotonic() < deadline
         back += poll_for(stuck, 0.3)
-        expected = sorted((topic, r.partition, r.offset) for r in again
-                          if r.offset >= 1 and TopicPartition(topic, r.partition)
-                          in stuck.assignment())
+        expected = sorted(
+            (topic, r.partition, r.offset)
+            for r in again
+            if r.offset >= 1 and TopicPartition(topic, r.partition) in stuck.assignment()
+        )
         assert expected and sorted(positions(back)) == expected
         other.close()
         stuck.close()
@@ -292,7 +305,8 @@ def test_retention_deletes_old_records_and_offsets_stay_monotonic(path: Path) ->
         assert {r.value for r in left} == {b"new"}
         old_ends = {p: e - sum(1 for r in left if r.partition == p) for p, e in ends.items()}
         assert sorted(positions(left)) == sorted(
-            ("r", p, o) for p, e in ends.items() for o in range(old_ends[p], e))
+            ("r", p, o) for p, e in ends.items() for o in range(old_ends[p], e)
+        )
 
         # reset clamps to the earliest retained record; new records continue the offsets
         assert bus.reset_offsets("r", "g", to_offset=0) == old_ends

@@ -24,8 +24,14 @@ from pipeline.storage.models import Base
 REPO = Path(__file__).resolve().parents[3]
 
 TABLES = {
-    "departments", "posts", "classifications", "events", "event_posts", "alerts",
-    "alert_log", "users",
+    "departments",
+    "posts",
+    "classifications",
+    "events",
+    "event_posts",
+    "alerts",
+    "alert_log",
+    "users",
 }
 
 
@@ -77,8 +83,12 @@ def test_concurrent_upgrades_do_not_collide(db_url: str) -> None:
     database makes all but the first wait and then find nothing to do."""
     code = "import sys; from pipeline.storage.db import upgrade; upgrade(sys.argv[1])"
     processes = [
-        subprocess.Popen([sys.executable, "-c", code, db_url], cwd=REPO,
-                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        subprocess.Popen(
+            [sys.executable, "-c", code, db_url],
+            cwd=REPO,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
         for _ in range(4)
     ]
     errors = [process.communicate(timeout=120)[1] for process in processes]

@@ -36,17 +36,26 @@ T0 = datetime(2026, 11, 20, 9, 30, 15, 123456, tzinfo=SHANGHAI)
 
 def post(post_id: str, **fields: Any) -> dict[str, Any]:
     return {
-        "id": post_id, "source": "forum-a", "channel": "discuz", "text": f"工地扬尘 {post_id}",
-        "fetched_at": T0, **fields,
+        "id": post_id,
+        "source": "forum-a",
+        "channel": "discuz",
+        "text": f"工地扬尘 {post_id}",
+        "fetched_at": T0,
+        **fields,
     }
 
 
 def classification(post_id: str, version: str, at: datetime, **fields: Any) -> dict[str, Any]:
     return {
-        "post_id": post_id, "model_version": version, "policy_relevant": True,
-        "relevance_score": 0.9, "sentiment": "negative", "sentiment_score": 0.8,
+        "post_id": post_id,
+        "model_version": version,
+        "policy_relevant": True,
+        "relevance_score": 0.9,
+        "sentiment": "negative",
+        "sentiment_score": 0.8,
         "departments": [{"id": "environment", "score": 0.8, "role": "lead"}],
-        "classified_at": at, **fields,
+        "classified_at": at,
+        **fields,
     }
 
 
@@ -56,9 +65,14 @@ def department(dept_id: str = "environment", **fields: Any) -> dict[str, Any]:
 
 def alert(alert_id: str, dedup_key: str, **fields: Any) -> dict[str, Any]:
     return {
-        "id": alert_id, "department_id": "environment", "severity": "medium",
-        "title": "工地夜间施工扰民", "dedup_key": dedup_key, "ack_due": T0 + timedelta(days=1),
-        "response_due": T0 + timedelta(hours=48), **fields,
+        "id": alert_id,
+        "department_id": "environment",
+        "severity": "medium",
+        "title": "工地夜间施工扰民",
+        "dedup_key": dedup_key,
+        "ack_due": T0 + timedelta(days=1),
+        "response_due": T0 + timedelta(hours=48),
+        **fields,
     }
 
 
@@ -88,8 +102,13 @@ def test_upsert_posts_collapses_duplicates_within_a_batch(session: Session) -> N
 def test_upsert_posts_mixed_optional_columns_and_defaults(session: Session) -> None:
     rows = [
         post("p1"),
-        post("p2", truncated=True, url="https://example.org/t/2", metrics={"views": 10},
-             snapshot=b"\x1f\x8b compressed page"),
+        post(
+            "p2",
+            truncated=True,
+            url="https://example.org/t/2",
+            metrics={"views": 10},
+            snapshot=b"\x1f\x8b compressed page",
+        ),
     ]
     assert upsert_posts(session, rows) == 2
     session.commit()
@@ -167,7 +186,8 @@ def test_classifications_are_idempotent_and_newest_is_current(session: Session) 
     only_p1 = session.scalars(current_classifications(["p1", "p3"])).all()
     assert [(c.post_id, c.model_version) for c in only_p1] == [("p1", "2026.11.1")]
     assert [c.model_version for c in session.get(Post, "p1").classifications] == [
-        "2026.11.1", "2026.10.1",
+        "2026.11.1",
+        "2026.10.1",
     ]
 
 
@@ -205,12 +225,15 @@ def test_upsert_departments_updates_only_on_change(session: Session) -> None:
 
 def test_alert_dedup_key_is_unique(session: Session) -> None:
     upsert_departments(session, [department()])
-    raised = write_rows_returning(session, Alert, [alert("a1", "event-1:environment")],
-                        ["id"], conflict=["dedup_key"])
+    raised = write_rows_returning(
+        session, Alert, [alert("a1", "event-1:environment")], ["id"], conflict=["dedup_key"]
+    )
     assert [tuple(row) for row in raised] == [("a1",)]
     # Raising the same alert again under a new id is absorbed by the dedup key...
-    assert write_rows(session, Alert, [alert("a2", "event-1:environment")],
-                      conflict=["dedup_key"]) == 0
+    assert (
+        write_rows(session, Alert, [alert("a2", "event-1:environment")], conflict=["dedup_key"])
+        == 0
+    )
     session.commit()
     assert count(session, Alert) == 1
     stored = session.get(Alert, "a1")
@@ -232,20 +255,55 @@ def test_alert_state_must_be_known(session: Session) -> None:
 def test_append_audit_is_idempotent_by_event_key(session: Session) -> None:
     upsert_departments(session, [department()])
     write_rows(session, Alert, [alert("a1", "k1")])
-    assert append_audit(session, action="raised", alert_id="a1", to_state="new",
-                        event_key="raised:a1", detail={"原因": "扬尘"}) is True
-    assert append_audit(session, action="raised", alert_id="a1", to_state="new",
-                        event_key="raised:a1") is False
+    assert (
+        append_audit(
+            session,
+            action="raised",
+            alert_id="a1",
+            to_state="new",
+            event_key="raised:a1",
+            detail={"原因": "扬尘"},
+        )
+        is True
+    )
+    assert (
+        append_audit(session, action="raised", alert_id="a1", to_state="new", event_key="raised:a1")
+        is False
+    )
     # A person's actions carry no key and always append; admin actions have no alert.
-    assert append_audit(session, action="ack", actor="env-user", alert_id="a1",
-                        from_state="new", to_state="acknowledged") is True
-    assert append_audit(session, action="ack", actor="env-user", alert_id="a1",
-                        from_state="new", to_state="acknowledged") is True
-    assert append_audit_entries(session, [
-        {"action": "users.add", "actor": "admin", "detail": {"username": "lee"}},
-        {"action": "overdue", "alert_id": "a1", "event_key": "overdue:a1"},
-        {"action": "overdue", "alert_id": "a1", "event_key": "overdue:a1"},
-    ]) == 2
+    assert (
+        append_audit(
+            session,
+            action="ack",
+            actor="env-user",
+            alert_id="a1",
+            from_state="new",
+            to_state="acknowledged",
+        )
+        is True
+    )
+    assert (
+        append_audit(
+            session,
+            action="ack",
+            actor="env-user",
+            alert_id="a1",
+            from_state="new",
+            to_state="acknowledged",
+        )
+        is True
+    )
+    assert (
+        append_audit_entries(
+            session,
+            [
+                {"action": "users.add", "actor": "admin", "detail": {"username": "lee"}},
+                {"action": "overdue", "alert_id": "a1", "event_key": "overdue:a1"},
+                {"action": "overdue", "alert_id": "a1", "event_key": "overdue:a1"},
+            ],
+        )
+        == 2
+    )
     session.commit()
 
     entries = session.scalars(sa.select(AlertLogEntry).order_by(AlertLogEntry.id)).all()
@@ -287,8 +345,9 @@ def test_alert_log_cannot_be_truncated_on_postgresql(session: Session, db_url: s
 
 def test_department_user_needs_a_department(session: Session) -> None:
     upsert_departments(session, [department()])
-    session.add(User(username="env", password_hash="x", role="department",
-                     department_id="environment"))
+    session.add(
+        User(username="env", password_hash="x", role="department", department_id="environment")
+    )
     session.add(User(username="press1", password_hash="x", role="press"))
     session.commit()
     assert session.scalars(sa.select(User.id)).all()
