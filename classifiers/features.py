@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from itertools import chain
+from itertools import chain, repeat
 
 import numpy as np
 
@@ -44,16 +44,18 @@ class TokenIndex:
                 self.index, self.words = {}, []
                 self.generation += 1
             index = self.index
-            ids = list(map(index.get, flat))
-            if None in ids:
+            # -1 for a token not seen before; fromiter keeps the loop in C.
+            ids = np.fromiter(map(index.get, flat, repeat(-1)), dtype=np.int64, count=len(flat))
+            new = np.flatnonzero(ids < 0)
+            if len(new):
                 words = self.words
-                for i, (tid, token) in enumerate(zip(ids, flat, strict=True)):
+                for i in new.tolist():
+                    token = flat[i]
+                    tid = index.get(token)
                     if tid is None:
-                        tid = index.get(token)
-                        if tid is None:
-                            tid = index[token] = len(words)
-                            words.append(token)
-                        ids[i] = tid
+                        tid = index[token] = len(words)
+                        words.append(token)
+                    ids[i] = tid
             return TokenIds(np.asarray(ids, dtype=np.int64), indptr, self, self.generation)
 
 

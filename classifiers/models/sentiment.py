@@ -527,11 +527,13 @@ class SentimentModel:
         }
 
     # fast scoring --------------------------------------------------------------------
-    # Token table columns: 3 scores per block, then the squared-idf sum per block, then
-    # the token's letter/digit count. Column-major, so that each column is contiguous
-    # for the sparse products.
-    # Scores per block (3 each), squared-idf sums per block, letter/digit count, shown.
-    _WIDTH = 3 * len(BLOCKS) + len(BLOCKS) + 2
+    # Token table columns: 3 scores per block, the squared-idf sum per block, then per
+    # block the scores projected on each class's explanation direction (3 each), the
+    # token's letter/digit count and whether it may be shown as an explanation.
+    # Column-major, so that each column is contiguous for the sparse products.
+    _NORMS = 3 * len(BLOCKS)
+    _EXPLAIN = _NORMS + len(BLOCKS)
+    _WIDTH = _EXPLAIN + 3 * len(BLOCKS) + 2
     _CORE, _SHOWN = -2, -1
 
     def _reset_tables(self) -> None:
@@ -555,9 +557,14 @@ class SentimentModel:
             self._head_table = t
         return self._head_table
 
+    def _directions(self) -> np.ndarray:
+        """Per class, the direction a term's scores are projected on to explain it: the
+        class's calibrator row against the mean row, so that a term counts by how it
+        moves this class relative to the others."""
+        return self.cal_a - self.cal_a.mean(axis=0)
+
     def _token_row(self, token: str) -> np.ndarray:
-        """[scores per block (3 each)], [squared-idf sums per block], letter/digit count,
-        1 when the token may be shown as an explanation (not a function word)."""
+        """One token table row (see `_WIDTH`)."""
         f = self._require()
         feats = _token_features(token)
         row = np.zeros(self._WIDTH)
@@ -567,7 +574,10 @@ class SentimentModel:
             if ids:
                 ii = np.asarray(ids)
                 row[3 * k : 3 * k + 3] = w[:, ii] @ idf[ii]
-                row[3 * len(BLOCKS) + k] = float(idf[ii] @ idf[ii])
+                row[self._NORMS + k] = float(idf[ii] @ idf[ii])
+        nb = len(BLOCKS)
+        scores = row[: 3 * nb].reshape(nb, 3)
+        row[self._EXPLAIN : self._EXPLAIN + 3 * nb] = (scores @ self._directions().T).ravel()
         row[self._CORE] = _core_len(token)
         row[self._SHOWN] = token not in _explain_stopwords() and _readable(token)
         return row
@@ -747,59 +757,83 @@ class SentimentModel:
             cls = np.array([LABELS.index(lab) for lab in labels])
         return self._terms(b, tids.index.words, cls, k)
 
+    def _token_contributions(
+        self, token_part: tuple[np.ndarray, list[Any]], cls: np.ndarray, n: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(doc, contribution, token id) of each shown token of each post that pushed
+        toward the post's class, its blocks summed."""
+        tab, parts = token_part
+        (xh, _), (xb, _), _ = parts
+        width = tab.shape[0]
+        values: dict[int, list[np.ndarray]] = {}
+        for kb, (x, norm) in enumerate(parts):
+            rows = np.repeat(np.arange(n), np.diff(x.indptr))
+            v = tab[x.indices, self._EXPLAIN + 3 * kb + cls[rows]]
+            v *= x.data / norm[rows]
+            if id(x) in values:
+                values[id(x)][1] += v
+            else:
+                values[id(x)] = [rows, v]
+        rows, value = values[id(xb)]
+        # The head's tokens are among the body's (the head is the first line and the
+        # body the first MAX_TOKENS tokens): add each head entry to the body entry of the
+        # same (post, token); both matrices are canonical, so their keys are sorted.
+        rows_h, value_h = values[id(xh)]
+        keys = rows * width + xb.indices
+        keys_h = rows_h * width + xh.indices
+        at = np.minimum(np.searchsorted(keys, keys_h), max(len(keys) - 1, 0))
+        if len(keys_h) and not np.array_equal(keys[at], keys_h):
+            raise AssertionError("head tokens outside the body")  # pragma: no cover
+        value[at] += value_h
+        keep = (value > 0) & (tab[xb.indices, self._SHOWN] > 0)
+        rows, value, col = rows[keep], value[keep], xb.indices[keep]
+        return rows, value, col
+
     def _terms(self, b: _Batch, words: list[str], cls: np.ndarray, k: int) -> list[list[str]]:
         """Up to `k` terms per post that pushed most toward its class `cls[i]`."""
         n, heads = len(b.heads), b.heads
-        # Direction per class: its calibrator row against the mean row, so that a term
-        # counts by how it moves this class relative to the others.
-        directions = self.cal_a - self.cal_a.mean(axis=0)
-        candidates: list[list[tuple[float, str]]] = [[] for _ in range(n)]
+        directions = self._directions()
+        # Candidates: (doc, value, term) of tokens and of head n-grams.
+        c_doc: list[np.ndarray] = []
+        c_val: list[np.ndarray] = []
+        c_term: list[str] = []
         if b.tokens is not None:
-            tab, parts = b.tokens
-            total = None
-            for kb, (x, norm) in enumerate(parts):
-                rows = np.repeat(np.arange(n), np.diff(x.indptr))
-                d = directions[cls[rows]]
-                value = tab[x.indices, 3 * kb] * d[:, 0]
-                value += tab[x.indices, 3 * kb + 1] * d[:, 1]
-                value += tab[x.indices, 3 * kb + 2] * d[:, 2]
-                value *= x.data / norm[rows]
-                part = sp.csr_matrix((value, x.indices, x.indptr), shape=x.shape)
-                total = part if total is None else total + part
-            assert total is not None
-            keep = (total.data > 0) & (tab[total.indices, self._SHOWN] > 0)
-            t_doc = np.repeat(np.arange(n), np.diff(total.indptr))[keep]
-            t_val, t_col = total.data[keep], total.indices[keep]
+            t_doc, t_val, t_col = self._token_contributions(b.tokens, cls, n)
             top = top_per_doc(t_doc, t_val, 2 * k)
-            for i, v, c in zip(
-                t_doc[top].tolist(), t_val[top].tolist(), t_col[top].tolist(), strict=True
-            ):
-                candidates[i].append((v, words[c]))
+            c_doc.append(t_doc[top])
+            c_val.append(t_val[top])
+            c_term.extend([words[c] for c in t_col[top].tolist()])
         doc, g, norm, (start, size) = b.head
         if len(doc):
             value = np.einsum("ij,ij->i", g[:, :3], directions[cls[doc]]) / norm[doc]
             keep = np.flatnonzero((size > 1) & (value > 0))
             top = keep[top_per_doc(doc[keep], value[keep], k)]
-            for i, v, a, z in zip(
-                doc[top].tolist(),
-                value[top].tolist(),
-                start[top].tolist(),
-                size[top].tolist(),
-                strict=True,
-            ):
-                candidates[i].append((v, heads[i][a : a + z]))
+            c_doc.append(doc[top])
+            c_val.append(value[top])
+            c_term.extend(
+                [
+                    heads[i][a : a + z]
+                    for i, a, z in zip(
+                        doc[top].tolist(), start[top].tolist(), size[top].tolist(), strict=True
+                    )
+                ]
+            )
+        out: list[list[str]] = [[] for _ in range(n)]
+        if not c_term:
+            return out
+        all_doc = np.concatenate(c_doc)
+        order = top_per_doc(all_doc, np.concatenate(c_val), 3 * k).tolist()
+        bounds = np.searchsorted(all_doc[order], np.arange(n + 1)).tolist()
         stop = _explain_stopwords()
-        out: list[list[str]] = []
-        for cand in candidates:
-            cand.sort(reverse=True)
-            chosen: list[str] = []
-            for _v, term in cand:
+        for i in range(n):
+            chosen = out[i]
+            for j in order[bounds[i] : bounds[i + 1]]:
+                term = c_term[j]
                 if term in stop or not _readable(term) or _overlaps(term, chosen):
                     continue
                 chosen.append(term)
                 if len(chosen) == k:
                     break
-            out.append(chosen)
         return out
 
     # persistence ---------------------------------------------------------------------
