@@ -233,8 +233,18 @@ def _register_stage_commands() -> None:
         cls.register_commands(app)
 
 
+def _register_package_commands() -> None:
+    """Commands that belong to no stage (`yuqing sla`): entry-point group
+    `yuqing.commands`, each a function given the app, so this module imports no package."""
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group="yuqing.commands"):
+        ep.load()(app)
+
+
 def main() -> None:
     _register_stage_commands()
+    _register_package_commands()
     app()
 
 

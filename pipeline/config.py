@@ -85,6 +85,14 @@ class Deadline(_Strict):
         parse_duration(v)
         return v
 
+    @model_validator(mode="after")
+    def _whole_working_days(self) -> Deadline:
+        # Working days end at a clock time on a later day; a fraction of one has no such time.
+        amount, unit = parse_duration(self.within)
+        if self.clock == "working" and unit == "d" and amount != int(amount):
+            raise ValueError("working days must be a whole number (use h or m for office time)")
+        return self
+
     def calendar_delta(self) -> timedelta:
         amount, unit = parse_duration(self.within)
         return timedelta(**{{"m": "minutes", "h": "hours", "d": "days"}[unit]: amount})
@@ -161,6 +169,8 @@ def _read_yaml(path: Path) -> Any:
         raise ConfigError([f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})"]) from exc
     except yaml.YAMLError as exc:
         raise ConfigError([f"{path}: not valid YAML: {exc}"]) from exc
+    except ValueError as exc:  # a date-shaped scalar that is no date: `2026-13-01`
+        raise ConfigError([f"{path}: not a valid date or time: {exc}"]) from exc
 
 
 def _problems(path: Path, err: ValidationError) -> list[str]:
