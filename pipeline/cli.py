@@ -76,13 +76,12 @@ def config_check() -> None:
     typer.echo(f"{config_dir}: configuration OK")
 
 
-@db_app.command("upgrade")
-def db_upgrade() -> None:
-    """Apply database migrations and load the department catalog."""
+def prepare_database(s: Settings) -> int:
+    """Migrate to the schema head and load the department catalog; returns how many
+    departments. What `db upgrade`, `run` and `demo` all need before anything starts."""
     from pipeline.storage.db import make_engine, session_factory, upgrade
     from pipeline.storage.repository import upsert_departments
 
-    s = settings()
     try:
         depts = config_files.departments(s)
     except ConfigError as exc:
@@ -96,7 +95,14 @@ def db_upgrade() -> None:
             )
     finally:
         engine.dispose()
-    typer.echo(f"database at head; {len(depts.departments)} departments loaded")
+    return len(depts.departments)
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply database migrations and load the department catalog."""
+    count = prepare_database(settings())
+    typer.echo(f"database at head; {count} departments loaded")
 
 
 @app.command()
@@ -139,21 +145,28 @@ def run(
     ] = None,
 ) -> None:
     """Run pipeline stages as supervised processes until Ctrl-C."""
-    from pipeline.bus import open_bus
-    from pipeline.runner import ensure_topics, stage_classes
-    from pipeline.storage.db import upgrade
     from pipeline.supervisor import supervise
 
     s = settings()
+    names = prepare_run(s, stages)
+    raise typer.Exit(supervise(names, s.metrics_port))
+
+
+def prepare_run(s: Settings, stages: list[str] | None = None) -> list[str]:
+    """The stages to run (default: every installed one), with the database at head, the
+    departments loaded and the topics created; exits 2 naming an unknown stage."""
+    from pipeline.bus import open_bus
+    from pipeline.runner import ensure_topics, stage_classes
+
     known = stage_classes()
     names = list(stages or known)
     unknown = [n for n in names if n not in known]
     if unknown:
         raise fail(f"unknown stage(s) {', '.join(unknown)}; installed: {', '.join(sorted(known))}")
-    upgrade(s.resolved_database_url)
+    prepare_database(s)
     with open_bus(s) as bus:
         ensure_topics(bus, s)
-    raise typer.Exit(supervise(names, s.metrics_port))
+    return names
 
 
 @app.command("stage", hidden=True)

@@ -63,6 +63,17 @@ class DepartmentsFile(_Strict):
         return next(d.id for d in self.departments if d.triage)
 
 
+def check_timezone(name: str) -> str:
+    """`name` if it is an IANA time zone (Asia/Shanghai), else ValueError."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown time zone {name!r}") from exc
+    return name
+
+
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*([mhd])$")
 
 
@@ -121,16 +132,7 @@ class SlaFile(_Strict):
     office_hours: OfficeHours = OfficeHours()
     severities: dict[Literal["critical", "high", "medium", "low"], SeverityRule]
 
-    @field_validator("timezone")
-    @classmethod
-    def _tz(cls, v: str) -> str:
-        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-        try:
-            ZoneInfo(v)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown time zone {v!r}") from exc
-        return v
+    _tz = field_validator("timezone")(check_timezone)
 
     @model_validator(mode="after")
     def _all_severities(self) -> SlaFile:

@@ -12,6 +12,9 @@ outgoing messages. The runner owns everything around it:
   its error, while the rest of the batch goes on;
 - SIGTERM/SIGINT: the batch in hand is finished and committed, then the loop ends;
 - metrics: messages by outcome, batch time, consumer lag, DLQ count.
+
+Stages fed by a timer rather than by topics (the scheduler) derive from `PeriodicStage`:
+`tick` every `interval` seconds, environment errors waited out the same way.
 """
 
 from __future__ import annotations
@@ -138,6 +141,60 @@ class ConsumerStage(Stage, Generic[M]):
             max_retries=settings.stage_max_retries,
             stop=stop,
         ).run()
+
+
+class PeriodicStage(Stage):
+    """A stage driven by a timer rather than by messages (the scheduler): `tick` runs
+    every `interval` seconds until stopped. Its state lives in the database, so `tick`
+    must be safe to repeat after a crash; the runner only keeps it going."""
+
+    #: Seconds between the start of one tick and the next (a subclass may set it per
+    #: instance, from its config).
+    interval: float = 10.0
+
+    @abstractmethod
+    def tick(self) -> None:
+        """One round of work; idempotent."""
+
+    def run(self, stop: StopFlag) -> None:
+        run_periodic(self.name, self.tick, self.interval, stop)
+
+
+def run_periodic(
+    name: str,
+    tick: Callable[[], None],
+    interval: float,
+    stop: StopFlag,
+    wake: threading.Event | None = None,
+) -> None:
+    """Call `tick` every `interval` seconds until `stop`, or sooner when `wake` is set.
+    Errors of the environment (database or broker away) are waited out with backoff, as
+    for consuming stages; any other error ends the loop, so the supervisor restarts the
+    process and it shows."""
+    metrics.STAGE_UP.labels(name).set(1)
+    log.info("stage %s: every %.1fs", name, interval)
+    backoff = 0.0
+    try:
+        while not stop:
+            started = time.perf_counter()
+            try:
+                tick()
+            except ConsumerStage.transient_errors() as exc:
+                metrics.STAGE_TRANSIENT_ERRORS.labels(name).inc()
+                backoff = min(max(backoff * 2, interval), TRANSIENT_BACKOFF_MAX)
+                log.error("stage %s: %s; retrying in %.1fs", name, _one_line(exc), backoff)
+                stop.wait(backoff)
+                continue
+            backoff = 0.0
+            took = time.perf_counter() - started
+            metrics.STAGE_PROCESSING.labels(name).observe(took)
+            if wake is None:
+                stop.wait(max(interval - took, 0.0))
+            elif wake.wait(max(interval - took, 0.0)):
+                wake.clear()
+    finally:
+        metrics.STAGE_UP.labels(name).set(0)
+        log.info("stage %s: stopped", name)
 
 
 def stage_classes() -> dict[str, type[Stage]]:

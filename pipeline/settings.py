@@ -71,6 +71,34 @@ class Settings(BaseSettings):
     stage_max_retries: int = Field(
         3, ge=0, description="retries of a failing message before it goes to the DLQ"
     )
+    sources_file: str = Field(
+        "sources.yaml",
+        min_length=1,
+        description="crawl sources, relative to the config directory (or an absolute path)",
+    )
+    web_session_hours: float = Field(
+        12.0, gt=0, description="a web session ends this long after login, whatever happens"
+    )
+    web_session_idle_minutes: float = Field(
+        120.0, gt=0, description="a web session unused this long ends"
+    )
+    web_login_max_failures: int = Field(
+        5, ge=1, description="failed logins per username and address before a wait"
+    )
+    web_login_max_failures_per_ip: int = Field(
+        30, ge=1, description="failed logins per address (any username) before a wait"
+    )
+    web_login_window_minutes: float = Field(
+        15.0, gt=0, description="window the failed logins are counted in"
+    )
+    web_password_min_length: int = Field(10, ge=8, description="shortest password accepted")
+    web_stream_poll_seconds: float = Field(
+        1.0, gt=0, le=30, description="how often the event stream looks for alert changes"
+    )
+    web_forwarded_allow_ips: str = Field(
+        "127.0.0.1",
+        description="proxies whose X-Forwarded-For/-Proto the web app believes (comma list)",
+    )
 
     @field_validator("log_level", mode="before")
     @classmethod

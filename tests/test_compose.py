@@ -318,7 +318,9 @@ def test_rules_cover_the_operational_risks(rules: list[dict[str, Any]]) -> None:
         "yuqing_stage_messages_total",
         "yuqing_source_last_success_timestamp_seconds",
         "yuqing_alerts_overdue",
-        "yuqing_notifications_failed_total",
+        "yuqing_notification_failures_total",
+        "yuqing_notifications_total",
+        "yuqing_notifications_oldest_pending_seconds",
     ):
         assert metric in exprs, metric
 
@@ -542,6 +544,18 @@ tests:
 
   - interval: 1m
     input_series:
+      - series: 'yuqing_source_blocked{source="walled", instance="c"}'
+        values: '0 0 1x12'
+      - series: 'yuqing_source_blocked{source="open", instance="c"}'
+        values: '0x14'
+    alert_rule_test:
+      - eval_time: 10m
+        alertname: YuqingSourceBlocked
+        exp_alerts:
+          - exp_labels: {severity: warning, source: walled}
+
+  - interval: 1m
+    input_series:
       # the same figure from two processes counts once
       - series: 'yuqing_alerts_overdue{department="environment", service="scheduler"}'
         values: '2x10'
@@ -549,15 +563,36 @@ tests:
         values: '2x10'
       - series: 'yuqing_alerts_overdue{department="education", service="scheduler"}'
         values: '0x10'
-      - series: 'yuqing_notifications_failed_total{instance="notifier:9400"}'
-        values: '0 0 1x10'
     alert_rule_test:
       - eval_time: 10m
         alertname: YuqingAlertsOverdue
         exp_alerts:
           - exp_labels: {severity: warning, department: environment}
-      - eval_time: 10m
+
+  - interval: 1m
+    input_series:
+      # e-mail fails every minute; one webhook attempt failed once and was retried
+      - series: 'yuqing_notification_failures_total{channel="email", instance="n"}'
+        values: '0+1x30'
+      - series: 'yuqing_notification_failures_total{channel="webhook", instance="n"}'
+        values: '0 1 1x30'
+      - series: 'yuqing_notifications_total{channel="email", outcome="failed", instance="n"}'
+        values: '0x10 1x20'
+      - series: 'yuqing_notifications_total{channel="webhook", outcome="sent", instance="n"}'
+        values: '0+5x30'
+      - series: 'yuqing_notifications_oldest_pending_seconds{instance="n"}'
+        values: '0x5 1000+60x25'
+    alert_rule_test:
+      - eval_time: 25m
         alertname: YuqingNotificationsFailing
+        exp_alerts:
+          - exp_labels: {severity: warning, channel: email}
+      - eval_time: 12m
+        alertname: YuqingNotificationsGivenUp
+        exp_alerts:
+          - exp_labels: {severity: critical, channel: email}
+      - eval_time: 12m
+        alertname: YuqingNotificationsDelayed
         exp_alerts:
           - exp_labels: {severity: warning}
 """

@@ -33,12 +33,29 @@ SEVERITIES = ("critical", "high", "medium", "low")
 SENTIMENTS = ("negative", "neutral", "positive")
 ALERT_ROLES = ("lead", "co")
 ALERT_STATES = (
-    "new", "acknowledged", "responded", "closed", "transfer_requested", "dismissed",
+    "new",
+    "acknowledged",
+    "responded",
+    "closed",
+    "transfer_requested",
+    "dismissed",
 )
 #: States in which an alert still waits for someone; `closed` and `dismissed` are final
 #: until press reopens them.
 OPEN_ALERT_STATES = ("new", "acknowledged", "responded", "transfer_requested")
 USER_ROLES = ("press", "department", "leader", "admin")
+#: Channels of a response (回应), DESIGN "Alert states".
+RESPONSE_CHANNELS = (
+    "新闻发布会",
+    "政府网站",
+    "政务微博",
+    "政务微信",
+    "回复网民",
+    "媒体采访",
+    "其他",
+)
+#: Who recorded a response: the department itself, or the crawler finding an official reply.
+RESPONSE_SOURCES = ("department", "crawled")
 #: `alert_log.actor` of entries written by stages rather than by a person.
 SYSTEM_ACTOR = "system"
 
@@ -158,20 +175,64 @@ class Event(Base):
     #: Text fingerprint for clustering, e.g. a 64-bit SimHash as 16 hex digits (a string,
     #: because an unsigned 64-bit value does not fit PostgreSQL's signed BIGINT).
     fingerprint: Mapped[str | None] = mapped_column(sa.String(64))
+    #: Distinct source ids of the event's posts (None on rows from before migration 0003).
+    sources: Mapped[list[Any] | None]
+    #: Highest classifier severity among the posts that pass the alert rules' relevance
+    #: gate; None while no post does (the event raises no alert on its own).
+    severity: Mapped[str | None] = mapped_column(sa.String(16))
+    #: Watchlist rule ids that matched any of its posts.
+    watchlists: Mapped[list[Any] | None]
+    #: When a spike of the event's topic last bumped it.
+    spike_at: Mapped[datetime | None]
 
     posts: Mapped[list[Post]] = relationship(secondary="event_posts", viewonly=True)
+
+
+class EventFingerprint(Base):
+    """A SimHash of one of an event's texts, split into six bands (11, 11, 11, 11, 10, 10
+    bits): two 64-bit hashes within Hamming distance 5 share at least one band, so
+    candidates are found by an indexed equality lookup instead of a scan."""
+
+    __tablename__ = "event_fingerprints"
+    __table_args__ = tuple(sa.Index(f"ix_event_fingerprints_b{i}", f"b{i}") for i in range(6))
+
+    event_id: Mapped[str] = mapped_column(
+        sa.ForeignKey("events.id", ondelete="CASCADE"), primary_key=True
+    )
+    fingerprint: Mapped[str] = mapped_column(sa.String(16), primary_key=True)
+    b0: Mapped[int]
+    b1: Mapped[int]
+    b2: Mapped[int]
+    b3: Mapped[int]
+    b4: Mapped[int]
+    b5: Mapped[int]
+
+
+class TopicHour(Base):
+    """Posts per topic and hour (UTC, truncated), for per-topic spike detection."""
+
+    __tablename__ = "topic_hours"
+
+    topic: Mapped[str] = mapped_column(sa.String(128), primary_key=True)
+    hour: Mapped[datetime] = mapped_column(primary_key=True)
+    posts: Mapped[int]
 
 
 class EventPost(Base):
     """Membership of a post in an event (a post belongs to at most a few events)."""
 
     __tablename__ = "event_posts"
-    __table_args__ = (sa.Index("ix_event_posts_post_id", "post_id"),)
+    __table_args__ = (
+        sa.Index("ix_event_posts_post_id", "post_id"),
+        sa.Index("ix_event_posts_event_id_at", "event_id", "at"),
+    )
 
     event_id: Mapped[str] = mapped_column(
         sa.ForeignKey("events.id", ondelete="CASCADE"), primary_key=True
     )
     post_id: Mapped[str] = mapped_column(sa.ForeignKey("posts.id"), primary_key=True)
+    #: The post's time (published, else fetched), for the event's velocity.
+    at: Mapped[datetime | None]
 
 
 class Alert(Base):
@@ -212,9 +273,63 @@ class Alert(Base):
     closed_at: Mapped[datetime | None]
     overdue: Mapped[bool] = mapped_column(default=False)
     heat: Mapped[float] = mapped_column(default=0.0)
+    # Queue state (migration 0003, `responders/queue.py`).
+    #: Start of the current round, from which due times count: the creation, or the
+    #: last reopen (None on rows from before 0003: `created_at`).
+    raised_at: Mapped[datetime | None]
+    #: A pending transfer (转办): to which department, from which state, why.
+    transfer_to: Mapped[str | None] = mapped_column(sa.String(64))
+    transfer_from_state: Mapped[str | None] = mapped_column(sa.String(32))
+    transfer_reason: Mapped[str | None] = mapped_column(sa.Text)
+    transfer_rejections: Mapped[int] = mapped_column(default=0, server_default=sa.text("0"))
+    #: The leader's last instruction (批示); every one is in the audit log.
+    instruction: Mapped[str | None] = mapped_column(sa.Text)
+    instructed_at: Mapped[datetime | None]
+    instructed_by: Mapped[str | None] = mapped_column(sa.String(64))
+    #: The press office confirmed it is not a false alarm (核实).
+    confirmed_at: Mapped[datetime | None]
+    confirmed_by: Mapped[str | None] = mapped_column(sa.String(64))
+    reopened_count: Mapped[int] = mapped_column(default=0, server_default=sa.text("0"))
+    #: The event's post count when the alert was closed: a flare-up is measured from it.
+    closed_post_count: Mapped[int | None]
+    #: The severity the alert rules last computed; a manual change sticks until the rules
+    #: compute a higher one.
+    rule_severity: Mapped[str | None] = mapped_column(sa.String(16))
+    #: First response on the channel 新闻发布会 (meets a critical alert's press deadline).
+    press_conference_at: Mapped[datetime | None]
 
     department: Mapped[Department] = relationship(viewonly=True)
     event: Mapped[Event | None] = relationship(viewonly=True)
+    responses: Mapped[list[AlertResponse]] = relationship(
+        order_by=lambda: AlertResponse.id, viewonly=True
+    )
+
+
+class AlertResponse(Base):
+    """A response (回应) to an alert: text, channel, link; by the department or crawled
+    from a message board's official reply (`dedup_key` makes the crawled one idempotent)."""
+
+    __tablename__ = "alert_responses"
+    __table_args__ = (
+        sa.CheckConstraint(_one_of("channel", RESPONSE_CHANNELS), name="channel"),
+        sa.CheckConstraint(_one_of("source", RESPONSE_SOURCES), name="source"),
+        sa.Index("ix_alert_responses_alert_id_at", "alert_id", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(
+        sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    )
+    alert_id: Mapped[str] = mapped_column(sa.ForeignKey("alerts.id"))
+    at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(sa.String(64))
+    department_id: Mapped[str | None] = mapped_column(sa.String(64))
+    text: Mapped[str] = mapped_column(sa.Text)
+    channel: Mapped[str] = mapped_column(sa.String(16))
+    link: Mapped[str | None] = mapped_column(sa.Text)
+    source: Mapped[str] = mapped_column(sa.String(16), default="department")
+    dedup_key: Mapped[str | None] = mapped_column(sa.String(255), unique=True)
 
 
 class AlertLogEntry(Base):
@@ -262,3 +377,257 @@ class User(Base):
     disabled: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_login_at: Mapped[datetime | None]
+
+
+# --- crawl state (written by `crawlers/`, read by the admin pages) ------------------------
+
+CRAWL_STATUSES = ("never", "ok", "failing", "blocked")
+
+
+class CrawlSource(Base):
+    """Per-source crawl state: schedule, health, cursor. One row per `sources.yaml` id.
+
+    In the database rather than in memory so the crawler stage survives restarts (it
+    crawls what is due, not everything at once) and so the admin pages can show health.
+    """
+
+    __tablename__ = "crawl_sources"
+    __table_args__ = (sa.CheckConstraint(_one_of("status", CRAWL_STATUSES), name="status"),)
+
+    source_id: Mapped[str] = mapped_column(sa.String(128), primary_key=True)
+    kind: Mapped[str] = mapped_column(sa.String(32))
+    status: Mapped[str] = mapped_column(sa.String(16), default="never")
+    last_started_at: Mapped[datetime | None]
+    last_finished_at: Mapped[datetime | None]
+    last_success_at: Mapped[datetime | None]
+    next_due_at: Mapped[datetime | None]
+    #: Entries found per crawl, newest last (a few), for "zero where there used to be many".
+    recent_counts: Mapped[list[Any]] = mapped_column(default=list)
+    consecutive_failures: Mapped[int] = mapped_column(default=0)
+    blocked_reason: Mapped[str | None] = mapped_column(sa.Text)
+    blocked_since: Mapped[datetime | None]
+    blocked_until: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(sa.Text)
+    #: Paging cursor and other spider state kept between crawls (JSON API `since_id`, …).
+    cursor: Mapped[dict[str, Any] | None]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class CrawlSeen(Base):
+    """What a source already published: a re-crawl publishes only what is new.
+
+    `fingerprint` tells a changed item from a seen one (a message board's official reply
+    arriving later, a forum thread's reply count)."""
+
+    __tablename__ = "crawl_seen"
+    __table_args__ = (sa.Index("ix_crawl_seen_source_id_fingerprint", "source_id", "fingerprint"),)
+
+    source_id: Mapped[str] = mapped_column(sa.String(128), primary_key=True)
+    key: Mapped[str] = mapped_column(sa.String(255), primary_key=True)
+    fingerprint: Mapped[str | None] = mapped_column(sa.String(64))
+    seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CrawlHttpCache(Base):
+    """ETag and Last-Modified per fetched URL, for conditional requests (304: nothing new)."""
+
+    __tablename__ = "crawl_http_cache"
+
+    source_id: Mapped[str] = mapped_column(sa.String(128), primary_key=True)
+    url_hash: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    url: Mapped[str] = mapped_column(sa.Text)
+    etag: Mapped[str | None] = mapped_column(sa.Text)
+    last_modified: Mapped[str | None] = mapped_column(sa.Text)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+# --- web sign-in (written and read by `responders/web/`) ----------------------------------
+
+
+class WebSession(Base):
+    """A logged-in browser. The cookie holds a random token; only its SHA-256 is stored, so
+    a copy of the database cannot be replayed as sessions. In the database (not in memory)
+    so that web replicas are interchangeable and a logout ends the session everywhere."""
+
+    __tablename__ = "sessions"
+    __table_args__ = (
+        sa.Index("ix_sessions_user_id", "user_id"),
+        sa.Index("ix_sessions_expires_at", "expires_at"),
+    )
+
+    id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"))
+    csrf_token: Mapped[str] = mapped_column(sa.String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ApiToken(Base):
+    """A bearer token for another system; stored as its SHA-256, shown once when made."""
+
+    __tablename__ = "api_tokens"
+    __table_args__ = (sa.Index("ix_api_tokens_user_id", "user_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"))
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    name: Mapped[str] = mapped_column(sa.String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[datetime | None]
+    last_used_at: Mapped[datetime | None]
+
+
+class LoginAttempt(Base):
+    """One login try, for rate limiting per username and address across web replicas."""
+
+    __tablename__ = "login_attempts"
+    __table_args__ = (
+        sa.Index("ix_login_attempts_username_ip_at", "username", "ip", "at"),
+        sa.Index("ix_login_attempts_ip_at", "ip", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(
+        sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    )
+    username: Mapped[str] = mapped_column(sa.String(64))
+    ip: Mapped[str] = mapped_column(sa.String(64))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    succeeded: Mapped[bool] = mapped_column(default=False)
+
+
+# --- escalation and notifications (written by the `scheduler` and `notifier` stages) ------
+
+#: What a notification is about: a change of the alert (from the `alerts` topic) or an
+#: escalation the scheduler found due (`responders/escalation.py`).
+ESCALATION_KINDS = (
+    "ack_reminder",
+    "ack_late",
+    "response_reminder",
+    "response_late",
+    "press_conference_reminder",
+    "press_conference_late",
+    "renotify",
+)
+NOTIFICATION_KINDS = ("created", "changed", *ESCALATION_KINDS)
+NOTIFICATION_CHANNELS = ("webhook", "dingtalk", "wecom", "email")
+NOTIFICATION_STATUSES = ("pending", "sent", "failed")
+ATTEMPT_OUTCOMES = ("sent", "error", "failed")
+
+
+class Notification(Base):
+    """One message to one target: the outbox the notifier delivers from, at least once.
+
+    Rows are written in the same transaction as what caused them (an escalation's audit
+    entry) or before the `alerts` offset is committed, so nothing is lost; the unique
+    `idempotency_key` makes that write idempotent and travels with every attempt (the
+    `Idempotency-Key` header, the e-mail Message-ID), so a receiver can drop a repeat.
+    `next_attempt_at` is both the retry time and the lease of an attempt in flight.
+    """
+
+    __tablename__ = "notifications"
+    __table_args__ = (
+        sa.CheckConstraint(_one_of("kind", NOTIFICATION_KINDS), name="kind"),
+        sa.CheckConstraint(_one_of("channel", NOTIFICATION_CHANNELS), name="channel"),
+        sa.CheckConstraint(_one_of("status", NOTIFICATION_STATUSES), name="status"),
+        sa.Index("ix_notifications_status_next_attempt_at", "status", "next_attempt_at"),
+        sa.Index("ix_notifications_alert_id", "alert_id"),
+    )
+
+    id: Mapped[int] = mapped_column(
+        sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    )
+    idempotency_key: Mapped[str] = mapped_column(sa.String(255), unique=True)
+    alert_id: Mapped[str] = mapped_column(sa.ForeignKey("alerts.id"))
+    kind: Mapped[str] = mapped_column(sa.String(32))
+    channel: Mapped[str] = mapped_column(sa.String(16))
+    #: A target id of `config/notify.yaml` (its URL and secrets are resolved when sending).
+    target: Mapped[str] = mapped_column(sa.String(64))
+    #: What to say, rendered when the row was written, so a repeat says the same.
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    status: Mapped[str] = mapped_column(sa.String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(sa.Text)
+
+
+class NotificationAttempt(Base):
+    """One try at delivering a notification; `outcome` is NULL while it is in flight, and
+    stays NULL for an attempt whose process was killed (it is repeated with the same key)."""
+
+    __tablename__ = "notification_attempts"
+    __table_args__ = (
+        sa.CheckConstraint(_one_of("outcome", ATTEMPT_OUTCOMES), name="outcome"),
+        sa.Index("ix_notification_attempts_notification_id", "notification_id"),
+    )
+
+    id: Mapped[int] = mapped_column(
+        sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    )
+    notification_id: Mapped[int] = mapped_column(
+        sa.BigInteger().with_variant(sa.Integer(), "sqlite"), sa.ForeignKey("notifications.id")
+    )
+    attempt: Mapped[int]
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]
+    outcome: Mapped[str | None] = mapped_column(sa.String(16))
+    detail: Mapped[str | None] = mapped_column(sa.Text)
+
+
+# --- reports (written by `responders/reports/`) --------------------------------------------
+
+REPORT_KINDS = ("weekly",)
+REPORT_FORMATS = ("html", "pdf", "json")
+
+
+class HistoryItem(Base):
+    """A past item loaded by `yuqing import history`, so a district's first reports can
+    cover the months before yuqing. Kept apart from `alerts` so that it never reaches a
+    queue, an escalation or a notification; the reports read both through one union."""
+
+    __tablename__ = "history_items"
+    __table_args__ = (
+        sa.CheckConstraint(_one_of("severity", SEVERITIES), name="severity"),
+        sa.Index("ix_history_items_created_at", "created_at"),
+    )
+
+    id: Mapped[str] = mapped_column(sa.String(255), primary_key=True)
+    title: Mapped[str] = mapped_column(sa.Text)
+    department_id: Mapped[str] = mapped_column(sa.ForeignKey("departments.id"))
+    severity: Mapped[str] = mapped_column(sa.String(16))
+    created_at: Mapped[datetime]
+    #: Due times under the SLA config at import, as a live alert raised then would get.
+    ack_due: Mapped[datetime]
+    response_due: Mapped[datetime]
+    acknowledged_at: Mapped[datetime | None]
+    responded_at: Mapped[datetime | None]
+    closed_at: Mapped[datetime | None]
+    imported_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Report(Base):
+    """A generated report kept for the leaders' archive: what they read on Monday stays
+    what it was, even when late responses change the figures afterwards."""
+
+    __tablename__ = "reports"
+    __table_args__ = (
+        sa.CheckConstraint(_one_of("kind", REPORT_KINDS), name="kind"),
+        sa.CheckConstraint(_one_of("format", REPORT_FORMATS), name="format"),
+        sa.UniqueConstraint("kind", "period", "format"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(sa.String(16))
+    #: The ISO week of a weekly report, `2026-W48`.
+    period: Mapped[str] = mapped_column(sa.String(16))
+    format: Mapped[str] = mapped_column(sa.String(8))
+    generated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    content: Mapped[bytes] = mapped_column(sa.LargeBinary, deferred=True)

@@ -32,6 +32,19 @@ TABLES = {
     "alerts",
     "alert_log",
     "users",
+    "crawl_sources",
+    "crawl_seen",
+    "crawl_http_cache",
+    "alert_responses",
+    "event_fingerprints",
+    "topic_hours",
+    "sessions",
+    "api_tokens",
+    "login_attempts",
+    "notifications",
+    "notification_attempts",
+    "history_items",
+    "reports",
 }
 
 

@@ -1,0 +1,445 @@
+"""Events: the posts about one matter, across sources and reposts, kept as one.
+
+**Clustering.** A post's text is normalised (links dropped, a repost chain reduced to
+the reposted text, then letters, digits and CJK characters only, lower case) and reduced
+to a 64-bit SimHash over its character shingles (`clustering.shingle` characters, 3 by
+default). Near-identical texts — the same wire story on three portals, a re-crawled
+page with a changed footer — differ in a few bits. The hash is cut into six bands (11,
+11, 11, 11, 10 and 10 bits): two hashes at Hamming distance ≤ 5 share at least one band
+(pigeonhole), so candidates are found by an indexed equality lookup on
+`event_fingerprints`, never by a scan. A post joins the nearest candidate event within
+`max_distance` bits that has the same topic (`same_topic`) and whose posts lie within
+`window_hours` of it; otherwise it starts a new event. An event remembers up to
+`max_fingerprints` distinct texts, so a story that drifts through rewordings stays one.
+
+**Heat** (`responders/rules.py`, weights in `alert_rules.yaml`):
+`10·log2(1 + posts) + 10·log2(distinct sources) + 10·log2(1 + posts in the hour up to the
+event's latest post)`: 20 for one post, about 176 for 200 reposts from 5 sources in an hour.
+
+**Spikes.** Posts are counted per topic and hour (`topic_hours`). When the hour of a new
+post holds at least `spike.min_posts` posts of its topic and more than the mean + k·σ
+of the `history_hours` before it (empty hours count as 0), the topic spikes, and the
+events that got posts in that hour are marked (`spike_at`); the rules raise their
+severity.
+
+**Restart-safe and idempotent.** Everything lives in the database and is written in
+the caller's transaction: a post already in `event_posts` is not counted again, so a
+replayed batch changes nothing (its events are reported as `replayed`). Event ids derive
+from the first post's id. On PostgreSQL, workers that cluster at the same time take
+transaction-scoped advisory locks on the bands they look up (in one sorted order), so two
+workers cannot open two events for the same text.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from statistics import fmean, pstdev
+
+import numpy as np
+import sqlalchemy as sa
+from scipy import sparse
+from sqlalchemy.orm import Session
+
+from pipeline.storage import models
+from pipeline.storage.repository import _insert, write_rows
+from responders.rules import AlertRulesFile, higher
+
+#: Bits per band: six bands, so two hashes within Hamming distance 5 share one.
+BAND_WIDTHS = (11, 11, 11, 11, 10, 10)
+BANDS = len(BAND_WIDTHS)
+MAX_DISTANCE = BANDS - 1
+HOUR = timedelta(hours=1)
+
+#: Repost and reply markers: `//@name:`, `回复@name:`, `转发微博`.
+_REPOST = re.compile(r"(?://|回复)@[^\s:：/]{1,30}[:：]|转发微博")
+_NOT_WORD = re.compile(r"[\W_]+")
+_URL = re.compile(r"(?:https?://|www\.)[^\s\u3000-\u303f\uff00-\uffef]+")
+_MULTIPLIER = np.uint64(1_000_003)
+
+
+def normalise(text: str) -> str:
+    """The text as clustering sees it: links dropped; of a repost chain (`comment //@b:
+    comment //@a: original`) the longest part, which is the reposted text; then letters,
+    digits and CJK characters only, lower case."""
+    if "://" in text or "www." in text:
+        text = _URL.sub(" ", text)
+    if "@" in text or "转发" in text:
+        parts = [_NOT_WORD.sub("", part) for part in _REPOST.split(text)]
+        return max(parts, key=len).lower()
+    return _NOT_WORD.sub("", text).lower()
+
+
+def _mix(x: np.ndarray) -> np.ndarray:
+    """splitmix64's finaliser: spreads each shingle's code over all 64 bits."""
+    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
+
+
+def simhashes(texts: Sequence[str], shingle: int = 3) -> list[int]:
+    """64-bit SimHash of each text's normalised character shingles (every occurrence
+    votes), vectorised over the whole batch."""
+    if not texts:
+        return []
+    norms = [(normalise(t) or t.strip() or "-").ljust(shingle, "\0") for t in texts]
+    codes = np.frombuffer("".join(norms).encode("utf-32-le"), dtype="<u4").astype(np.uint64)
+    lengths = np.fromiter((len(n) for n in norms), dtype=np.int64, count=len(norms))
+    ends = np.cumsum(lengths)
+    count = len(codes) - shingle + 1
+    hashes = np.zeros(count, dtype=np.uint64)
+    for offset in range(shingle):  # polynomial hash of each window, wrapping at 2**64
+        hashes = hashes * _MULTIPLIER + codes[offset : offset + count]
+    # Windows that start in one text and end in the next are dropped.
+    text_of = np.repeat(np.arange(len(norms)), lengths)[:count]
+    keep = np.arange(count) + shingle <= ends[text_of]
+    hashes, text_of = _mix(hashes[keep]), text_of[keep]
+    bits = np.unpackbits(hashes.astype("<u8").view(np.uint8).reshape(-1, 8), axis=1)
+    # Per text and bit, how many shingles have the bit set: one sparse product.
+    members = sparse.csr_matrix(
+        (np.ones(len(text_of), dtype=np.float32), (text_of, np.arange(len(text_of)))),
+        shape=(len(norms), len(text_of)),
+    )
+    ones = members @ bits.astype(np.float32)
+    shingles = np.bincount(text_of, minlength=len(norms))
+    packed = np.packbits(ones * 2 > shingles[:, None], axis=1)
+    return [int.from_bytes(row.tobytes(), "little") for row in packed]
+
+
+def simhash(text: str, shingle: int = 3) -> int:
+    return simhashes([text], shingle)[0]
+
+
+def bands(fingerprint: int) -> tuple[int, ...]:
+    out, shift = [], 0
+    for width in BAND_WIDTHS:
+        out.append((fingerprint >> shift) & ((1 << width) - 1))
+        shift += width
+    return tuple(out)
+
+
+def hamming(a: int, b: int) -> int:
+    return (a ^ b).bit_count()
+
+
+def event_id_for(post_id: str) -> str:
+    """An event's id, from its first post's id: the same on every replay."""
+    return "ev-" + hashlib.sha256(post_id.encode()).hexdigest()[:24]
+
+
+def hour_of(at: datetime) -> datetime:
+    return at.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+@dataclass
+class PostRef:
+    """A post as clustering and the rules see it."""
+
+    post_id: str
+    source: str
+    text: str
+    at: datetime
+    topic: str | None = None
+    title: str | None = None
+    #: Classifier severity if the post passes the rules' relevance gate, else None.
+    severity: str | None = None
+    watchlists: tuple[str, ...] = ()
+    fingerprint: int = 0
+
+
+@dataclass
+class Touched:
+    """An event that got new posts in this batch."""
+
+    event: models.Event
+    created: bool
+    new_posts: list[PostRef] = field(default_factory=list)
+    spike: bool = False
+
+
+@dataclass
+class ClusterResult:
+    touched: dict[str, Touched]
+    #: Events of posts that were already in one (a replay): nothing of theirs changed.
+    replayed: set[str]
+    #: The event of every post of the batch.
+    event_of: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class _Candidate:
+    fingerprint: int
+    event: models.Event
+
+
+class EventStore:
+    """Clusters posts into events in the database, under one rules config."""
+
+    def __init__(self, rules: AlertRulesFile) -> None:
+        self.rules = rules
+        self.clustering = rules.clustering
+        self.window = timedelta(hours=self.clustering.window_hours)
+
+    def add(self, session: Session, posts: Sequence[PostRef]) -> ClusterResult:
+        """File `posts` into events (new or existing), update their counts, heat and
+        spikes; returns what changed. Uses the caller's transaction."""
+        unique = list({p.post_id: p for p in posts}.values())
+        known = dict(
+            session.execute(
+                sa.select(models.EventPost.post_id, models.EventPost.event_id).where(
+                    models.EventPost.post_id.in_([p.post_id for p in unique])
+                )
+            ).all()
+        )
+        fresh = sorted((p for p in unique if p.post_id not in known), key=lambda p: p.at)
+        result = ClusterResult({}, set(known.values()), dict(known))
+        if not fresh:
+            return result
+        for post, fingerprint in zip(
+            fresh, simhashes([p.text for p in fresh], self.clustering.shingle), strict=True
+        ):
+            post.fingerprint = fingerprint
+        self._lock(session, fresh)
+        new_fingerprints = self._assign(session, fresh, result.touched)
+        result.event_of.update(
+            (p.post_id, event_id) for event_id, t in result.touched.items() for p in t.new_posts
+        )
+        session.flush()
+        write_rows(
+            session,
+            models.EventPost,
+            [
+                {"event_id": eid, "post_id": p.post_id, "at": p.at}
+                for eid, t in result.touched.items()
+                for p in t.new_posts
+            ],
+        )
+        self._store_fingerprints(session, new_fingerprints)
+        self._update_counts(session, result.touched)
+        self._spikes(session, fresh, result.touched)
+        return result
+
+    # -- clustering -------------------------------------------------------------------
+
+    def _topic_key(self, topic: str | None) -> str:
+        return (topic or "") if self.clustering.same_topic else ""
+
+    def _lock(self, session: Session, posts: Sequence[PostRef]) -> None:
+        """PostgreSQL: advisory locks on every (topic, band) looked up, sorted, held to
+        the end of the transaction. SQLite has one writer at a time anyway."""
+        if session.get_bind().dialect.name != "postgresql":
+            return
+        keys = sorted(
+            {
+                _lock_key(f"{self._topic_key(p.topic)}|{i}|{band}")
+                for p in posts
+                for i, band in enumerate(bands(p.fingerprint))
+            }
+        )
+        session.execute(
+            sa.text("SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(:keys AS bigint[])) AS k"),
+            {"keys": keys},
+        )
+
+    def _candidates(self, session: Session, posts: Sequence[PostRef]) -> list[_Candidate]:
+        fp = models.EventFingerprint
+        wanted = [{bands(p.fingerprint)[i] for p in posts} for i in range(BANDS)]
+        oldest = posts[0].at - self.window
+        rows = session.execute(
+            sa.select(fp.fingerprint, models.Event)
+            .join(models.Event, models.Event.id == fp.event_id)
+            .where(
+                sa.or_(*(getattr(fp, f"b{i}").in_(wanted[i]) for i in range(BANDS))),
+                models.Event.last_seen >= oldest,
+            )
+        ).all()
+        return [_Candidate(int(hex_fp, 16), event) for hex_fp, event in rows]
+
+    def _assign(
+        self, session: Session, posts: Sequence[PostRef], touched: dict[str, Touched]
+    ) -> list[tuple[str, int]]:
+        """Each post to its nearest event or a new one; returns new (event, fingerprint)s."""
+        index: dict[tuple[int, int], list[_Candidate]] = defaultdict(list)
+
+        def remember(candidate: _Candidate) -> None:
+            for i, band in enumerate(bands(candidate.fingerprint)):
+                index[(i, band)].append(candidate)
+
+        for candidate in self._candidates(session, posts):
+            remember(candidate)
+        new: list[tuple[str, int]] = []
+        for post in posts:
+            match = self._nearest(post, index)
+            if match is None:
+                event = self._new_event(session, post)
+                touched[event.id] = Touched(event, created=True)
+                distance = 1  # its first fingerprint is new
+            else:
+                event, distance = match
+                touched.setdefault(event.id, Touched(event, created=False))
+            touched[event.id].new_posts.append(post)
+            if distance > 0:
+                new.append((event.id, post.fingerprint))
+                remember(_Candidate(post.fingerprint, event))
+        return new
+
+    def _nearest(
+        self, post: PostRef, index: dict[tuple[int, int], list[_Candidate]]
+    ) -> tuple[models.Event, int] | None:
+        topic = self._topic_key(post.topic)
+        best: tuple[int, datetime, models.Event] | None = None
+        for i, band in enumerate(bands(post.fingerprint)):
+            for candidate in index.get((i, band), ()):
+                event = candidate.event
+                distance = hamming(post.fingerprint, candidate.fingerprint)
+                if (
+                    distance > self.clustering.max_distance
+                    or self._topic_key(event.topic) != topic
+                    or event.last_seen < post.at - self.window
+                    or event.first_seen > post.at + self.window
+                ):
+                    continue
+                # Nearest first; among equals the most recently active event.
+                key = (distance, -event.last_seen.timestamp())
+                if best is None or key < (best[0], -best[1].timestamp()):
+                    best = (distance, event.last_seen, event)
+        return (best[2], best[0]) if best else None
+
+    def _new_event(self, session: Session, post: PostRef) -> models.Event:
+        title = (post.title or post.text).strip().replace("\n", " ")
+        event = models.Event(
+            id=event_id_for(post.post_id),
+            title=title[:200],
+            topic=post.topic,
+            first_seen=post.at,
+            last_seen=post.at,
+            post_count=0,
+            source_count=0,
+            heat=0.0,
+            state="open",
+            fingerprint=f"{post.fingerprint:016x}",
+            sources=[],
+            severity=None,
+            watchlists=[],
+        )
+        session.add(event)
+        return event
+
+    def _store_fingerprints(self, session: Session, new: list[tuple[str, int]]) -> None:
+        """Remember new distinct texts, up to `max_fingerprints` per event."""
+        if not new:
+            return
+        fp = models.EventFingerprint
+        stored = dict(
+            session.execute(
+                sa.select(fp.event_id, sa.func.count())
+                .where(fp.event_id.in_({e for e, _ in new}))
+                .group_by(fp.event_id)
+            ).all()
+        )
+        rows = []
+        for event_id, fingerprint in new:
+            if stored.get(event_id, 0) >= self.clustering.max_fingerprints:
+                continue
+            stored[event_id] = stored.get(event_id, 0) + 1
+            row = {"event_id": event_id, "fingerprint": f"{fingerprint:016x}"}
+            row.update({f"b{i}": band for i, band in enumerate(bands(fingerprint))})
+            rows.append(row)
+        write_rows(session, fp, rows)
+
+    # -- counts, heat, spikes ---------------------------------------------------------
+
+    def _update_counts(self, session: Session, touched: dict[str, Touched]) -> None:
+        for t in touched.values():
+            event, posts = t.event, t.new_posts
+            event.post_count = (event.post_count or 0) + len(posts)
+            sources = set(event.sources or []) | {p.source for p in posts}
+            event.sources = sorted(sources)
+            event.source_count = len(sources)
+            event.first_seen = min(event.first_seen, *(p.at for p in posts))
+            event.last_seen = max(event.last_seen, *(p.at for p in posts))
+            for post in posts:
+                event.severity = higher(event.severity, post.severity)
+            hits = set(event.watchlists or []) | {w for p in posts for w in p.watchlists}
+            event.watchlists = sorted(hits)
+        velocity = self._velocity(session, [t.event for t in touched.values()])
+        for t in touched.values():
+            event = t.event
+            event.heat = self.rules.heat.score(
+                event.post_count, event.source_count, velocity.get(event.id, 0)
+            )
+
+    def _velocity(self, session: Session, events: list[models.Event]) -> dict[str, int]:
+        """Posts of each event in the hour up to its latest post."""
+        if not events:
+            return {}
+        ep = models.EventPost
+        latest = {e.id: e.last_seen for e in events}
+        rows = session.execute(
+            sa.select(ep.event_id, ep.at).where(
+                ep.event_id.in_(latest), ep.at >= min(latest.values()) - HOUR
+            )
+        ).all()
+        counts: Counter[str] = Counter()
+        for event_id, at in rows:
+            if at is not None and latest[event_id] - HOUR <= at <= latest[event_id]:
+                counts[event_id] += 1
+        return counts
+
+    def _spikes(
+        self, session: Session, posts: Sequence[PostRef], touched: dict[str, Touched]
+    ) -> None:
+        per_hour = Counter((p.topic or "", hour_of(p.at)) for p in posts)
+        table = models.TopicHour.__table__
+        insert = _insert(session, table)  # type: ignore[arg-type]
+        session.execute(
+            insert.on_conflict_do_update(
+                index_elements=["topic", "hour"],
+                set_={"posts": table.c.posts + insert.excluded.posts},
+            ),
+            [{"topic": t, "hour": h, "posts": n} for (t, h), n in sorted(per_hour.items())],
+        )
+        spiking = self._spiking(session, per_hour)
+        if not spiking:
+            return
+        for t in touched.values():
+            hits = [p.at for p in t.new_posts if (p.topic or "", hour_of(p.at)) in spiking]
+            if hits:
+                t.spike = True
+                t.event.spike_at = max(hits)
+
+    def _spiking(
+        self, session: Session, hours: Iterable[tuple[str, datetime]]
+    ) -> set[tuple[str, datetime]]:
+        """The (topic, hour)s whose count beats the trailing mean + k·σ."""
+        spike = self.rules.spike
+        wanted = sorted(set(hours))
+        topics = {t for t, _ in wanted}
+        start = min(h for _, h in wanted) - HOUR * spike.history_hours
+        th = models.TopicHour
+        counts = {
+            (t, h): n
+            for t, h, n in session.execute(
+                sa.select(th.topic, th.hour, th.posts).where(th.topic.in_(topics), th.hour >= start)
+            )
+        }
+        out = set()
+        for topic, hour in wanted:
+            current = counts.get((topic, hour), 0)
+            if current < spike.min_posts:
+                continue
+            history = [
+                counts.get((topic, hour - HOUR * i), 0) for i in range(1, spike.history_hours + 1)
+            ]
+            if current > fmean(history) + spike.k * pstdev(history):
+                out.add((topic, hour))
+        return out
+
+
+def _lock_key(text: str) -> int:
+    """A signed 64-bit advisory lock key for `text`."""
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big", signed=True)

@@ -1,0 +1,1 @@
+"""The web app: the HTTP API of DESIGN.md (FastAPI), sign-in, users (`yuqing users`)."""

@@ -1,0 +1,190 @@
+"""Event clustering: reposts across sources are one event; heat, spikes, replays."""
+
+from __future__ import annotations
+
+import math
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from pipeline.storage import models
+from responders.events import (
+    EventStore,
+    PostRef,
+    bands,
+    event_id_for,
+    hamming,
+    normalise,
+    simhash,
+    simhashes,
+)
+from responders.rules import AlertRulesFile
+from tests.responders.conftest import T0, store_posts
+
+STORY = (
+    "近日，有市民反映本区某工地夜间施工扬尘严重，噪声扰民，"
+    "周边居民多次投诉无果，希望有关部门尽快处理。"
+)
+OTHER = "本区教委发布2026年义务教育阶段入学政策，适龄儿童家长可于五月登录平台报名。"
+SOURCES = ["district-weibo", "local-forum", "district-news-rss", "wechat", "toutiao"]
+
+
+def ref(
+    i: int,
+    text: str = STORY,
+    *,
+    minutes: float = 0,
+    source: str | None = None,
+    topic: str = "环境保护",
+    severity: str | None = "medium",
+) -> PostRef:
+    return PostRef(
+        post_id=f"p{i}",
+        source=source or SOURCES[i % len(SOURCES)],
+        text=text,
+        at=T0 + timedelta(minutes=minutes),
+        topic=topic,
+        severity=severity,
+    )
+
+
+def reposts(n: int, start: int = 0, minutes: float = 0.25) -> list[PostRef]:
+    """`n` reposts of STORY: Weibo chains with comments, punctuation variants."""
+    variants = [
+        STORY,
+        f"转发微博 //@网友{{i}}: 太过分了 //@本地通: {STORY}",
+        STORY.replace("，", ",").replace("。", "!!"),
+        f"#扬尘# {STORY} http://t.cn/abc",
+    ]
+    return [
+        ref(i, variants[i % len(variants)].replace("{i}", str(i)), minutes=i * minutes)
+        for i in range(start, start + n)
+    ]
+
+
+def add(session: Session, store: EventStore, refs: list[PostRef]):
+    store_posts(session, refs)
+    result = store.add(session, refs)
+    session.commit()
+    return result
+
+
+@pytest.fixture
+def store() -> EventStore:
+    return EventStore(AlertRulesFile())
+
+
+def test_simhash_sees_reposts_and_variants_as_one_text() -> None:
+    base = simhash(STORY)
+    assert simhash(f"转发微博 //@张三: 太过分了 //@李四: {STORY}") == base
+    assert simhash(STORY.replace("，", ",")) == base
+    assert hamming(base, simhash(STORY + "来源：新京报")) > 0
+    assert hamming(base, simhash(OTHER)) > 16
+    assert simhashes([STORY, "x", OTHER]) == [base, simhash("x"), simhash(OTHER)]
+    assert normalise("回复@小王: 已处理好了 //@a:b") == "已处理好了"
+    assert normalise("见 https://x.cn/a?b=1，已转") == "见已转"
+
+
+def test_bands_find_every_hash_within_distance_5() -> None:
+    fp = simhash(STORY)
+    for bit_set in ([0, 11, 22, 33, 44], [10, 21, 32, 43, 54], [63, 62, 61, 60, 59]):
+        flipped = fp
+        for bit in bit_set:
+            flipped ^= 1 << bit
+        assert hamming(fp, flipped) == 5
+        assert any(a == b for a, b in zip(bands(fp), bands(flipped), strict=True))
+
+
+def test_200_reposts_across_sources_are_one_event(session: Session, store: EventStore) -> None:
+    refs = reposts(200)
+    for start in range(0, 200, 50):  # four batches
+        add(session, store, refs[start : start + 50])
+    [event] = session.scalars(sa.select(models.Event)).all()
+    assert event.id == event_id_for("p0")
+    assert (event.post_count, event.source_count) == (200, 5)
+    assert event.sources == sorted(SOURCES)
+    assert event.first_seen == T0 and event.last_seen == T0 + timedelta(minutes=199 * 0.25)
+    velocity = 200  # all within the hour up to the last post
+    assert event.heat == pytest.approx(
+        10 * math.log2(201) + 10 * math.log2(5) + 10 * math.log2(1 + velocity), abs=0.01
+    )
+    assert session.scalar(sa.select(sa.func.count()).select_from(models.EventPost)) == 200
+
+
+def test_different_matter_topic_or_time_makes_another_event(
+    session: Session, store: EventStore
+) -> None:
+    add(session, store, [ref(0)])
+    result = add(
+        session,
+        store,
+        [ref(1, OTHER), ref(2, topic="城市管理"), ref(3, minutes=73 * 60), ref(4, minutes=30)],
+    )
+    assert sum(t.created for t in result.touched.values()) == 3
+    assert session.scalar(sa.select(sa.func.count()).select_from(models.Event)) == 4
+    assert result.event_of["p4"] == event_id_for("p0")
+
+
+def test_replay_counts_nothing_twice_and_survives_a_restart(
+    session: Session, store: EventStore
+) -> None:
+    refs = reposts(30)
+    add(session, store, refs[:20])
+    again = add(session, EventStore(AlertRulesFile()), refs)  # a new process, overlapping batch
+    assert set(again.touched) == {event_id_for("p0")}
+    assert len(again.touched[event_id_for("p0")].new_posts) == 10
+    replay = add(session, store, refs)
+    assert replay.touched == {} and replay.replayed == {event_id_for("p0")}
+    event = session.get(models.Event, event_id_for("p0"))
+    assert event.post_count == 30
+
+
+def test_heat_grows_with_velocity(session: Session, store: EventStore) -> None:
+    add(session, store, reposts(10, minutes=0.5))
+    fast = session.get(models.Event, event_id_for("p0")).heat
+    slow_store = EventStore(AlertRulesFile())
+    slow = [ref(100 + i, OTHER, minutes=i * 300) for i in range(10)]
+    add(session, slow_store, slow)
+    assert session.get(models.Event, event_id_for("p100")).heat < fast
+
+
+def test_spike_of_a_topic_marks_its_events(session: Session, store: EventStore) -> None:
+    # A quiet day: 1 post an hour on the topic, each a different matter.
+    quiet = [
+        ref(1000 + h, f"{OTHER} 第{h}号通知 {'甲乙丙丁' * (h % 5)}", minutes=h * 60 - 24 * 60)
+        for h in range(24)
+    ]
+    result = add(session, store, quiet)
+    assert not any(t.spike for t in result.touched.values())
+    burst = add(session, store, reposts(30, minutes=1))
+    [touched] = burst.touched.values()
+    assert touched.spike
+    assert touched.event.spike_at == T0 + timedelta(minutes=29)
+    hours = dict(session.execute(sa.select(models.TopicHour.hour, models.TopicHour.posts)).all())
+    assert hours[T0.replace(minute=0)] == 30
+    assert hours[T0.replace(minute=0) - timedelta(hours=1)] == 1
+
+
+def test_few_posts_never_spike(session: Session, store: EventStore) -> None:
+    result = add(session, store, reposts(5))
+    assert not any(t.spike for t in result.touched.values())
+
+
+def test_severity_and_watchlists_accumulate(session: Session, store: EventStore) -> None:
+    first = ref(0, severity=None)
+    second = ref(1, severity="high")
+    second.watchlists = ("district-fire-explosion",)
+    add(session, store, [first])
+    event = session.get(models.Event, event_id_for("p0"))
+    assert event.severity is None
+    add(session, store, [second, ref(2, severity="low")])
+    assert (event.severity, event.watchlists) == ("high", ["district-fire-explosion"])
+
+
+def test_script_text_is_kept_as_is(session: Session, store: EventStore) -> None:
+    text = "<script>alert('x')</script> 小区门口垃圾堆积无人清理"
+    add(session, store, [ref(0, text)])
+    event = session.get(models.Event, event_id_for("p0"))
+    assert event.title == text
