@@ -107,7 +107,7 @@ def create_app(
     """The API. Without `engine`, one is opened on the settings' database (and disposed at
     shutdown); without `bus`, changes are not published to the `alerts` topic."""
     from responders.queue import QueueError
-    from responders.web import alerts, departments, health, session_routes, stream, users
+    from responders.web import alerts, departments, health, reports, session_routes, stream, users
 
     owns_engine = engine is None
     engine = engine or make_engine(settings.resolved_database_url)
@@ -132,7 +132,7 @@ def create_app(
         redoc_url=None,
     )
     app.state.web = state
-    for module in (session_routes, alerts, stream, users, departments, health):
+    for module in (session_routes, alerts, stream, users, departments, health, reports):
         app.include_router(module.router)
     pages.install(app)
     app.add_exception_handler(QueueError, _error_response)

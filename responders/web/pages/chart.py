@@ -50,8 +50,8 @@ def _buckets(
     if hours <= MAX_BARS:
         by_hour = {p.hour: p for p in points}
         starts = [first + timedelta(hours=i) for i in range(hours)]
-        found = [by_hour.get(s) for s in starts]
-        rows = [(s, p.posts if p else 0, p.sources if p else 0) for s, p in zip(starts, found)]
+        empty = TimelinePoint(hour=first, posts=0, sources=0)
+        rows = [(s, by_hour.get(s, empty).posts, by_hour.get(s, empty).sources) for s in starts]
         return rows, "小时"
     days: dict[datetime, list[int]] = {}
     for p in points:
@@ -100,5 +100,6 @@ def timeline_chart(points: list[TimelinePoint], tz: ZoneInfo) -> Chart | None:
         )
     every = max(1, len(rows) // 6)
     labels = [(b.x + b.width / 2, b.label[-5:]) for b in bars[::every]]
-    ticks = [(HEIGHT - BOTTOM - plot_h * f, round(top * f)) for f in (0, 0.5, 1)]
+    marks = (0, top // 2, top) if top % 2 == 0 else (0, top)
+    ticks = [(HEIGHT - BOTTOM - plot_h * n / top, n) for n in marks]
     return Chart(bars, [(round(y, 1), n) for y, n in ticks], labels, unit)

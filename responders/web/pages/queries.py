@@ -102,6 +102,12 @@ def _visible(principal: Principal, statement: sa.Select[Any]) -> sa.Select[Any]:
     return queue.visible(principal.actor(), statement).options(selectinload(Alert.event))
 
 
+def last_log_id(session: Session) -> int:
+    """The newest audit row: a page's live stream resumes after it, so a change made
+    between rendering the page and opening the stream is not lost."""
+    return session.scalar(sa.select(sa.func.max(AlertLogEntry.id))) or 0
+
+
 def alert_list(
     session: Session, principal: Principal, filters: Filters, limit: int = PAGE_ROWS
 ) -> list[Alert]:

@@ -25,8 +25,8 @@ from pipeline.messages import now_utc
 from pipeline.storage.models import (
     OPEN_ALERT_STATES,
     RESPONSE_CHANNELS,
-    Alert,
     SENTIMENTS,
+    Alert,
     ApiToken,
     CrawlSource,
     Department,
@@ -96,7 +96,7 @@ def _login_page(
 
 
 @router.get("/login")
-def login_form(request: Request, next: str | None = None) -> HTMLResponse:  # noqa: A002
+def login_form(request: Request, next: str | None = None) -> HTMLResponse:
     return _login_page(request, next_path=local_path(next))
 
 
@@ -150,6 +150,7 @@ def _login(request: Request, form: dict[str, str]) -> Response:
 def press_stream(request: Request, session: DB, principal: Press) -> HTMLResponse:
     """Alerts matching the filter form, newest first; `app.js` adds live changes."""
     filters = queries.Filters.of(request.query_params)
+    since = queries.last_log_id(session)
     rows = queries.alert_list(session, principal, filters)
     older = None
     if len(rows) == queries.PAGE_ROWS:  # the next page: raised before the oldest shown
@@ -160,6 +161,7 @@ def press_stream(request: Request, session: DB, principal: Press) -> HTMLRespons
         request,
         "press.html",
         principal,
+        since=since,
         rows=rows,
         filters=filters,
         older=older,
@@ -206,6 +208,7 @@ def available_actions(principal: Principal, state: str) -> set[str]:
 def alert_page(alert_id: str, request: Request, session: DB, principal: Viewer) -> HTMLResponse:
     """The alert with its posts, spread, explanation, responses, audit log and the
     actions the caller may take; another department's alert is a 404 page."""
+    since = queries.last_log_id(session)
     try:
         alert = queue.get_alert(session, alert_id, principal.actor())
     except queue.QueueError:
@@ -217,6 +220,7 @@ def alert_page(alert_id: str, request: Request, session: DB, principal: Viewer) 
         request,
         "alert.html",
         principal,
+        since=since,
         alert=detail,
         chart=chart,
         actions=available_actions(principal, alert.state),
@@ -231,8 +235,9 @@ def alert_page(alert_id: str, request: Request, session: DB, principal: Viewer) 
 @router.get("/queue")
 def department_queue(request: Request, session: DB, principal: Department_) -> HTMLResponse:
     """The department's open alerts, the nearest deadline first."""
+    since = queries.last_log_id(session)
     rows = queries.department_queue(session, principal)
-    return page(request, "queue.html", principal, rows=rows, channels=RESPONSE_CHANNELS)
+    return page(request, "queue.html", principal, rows=rows, since=since)
 
 
 @router.get("/queue/history")

@@ -87,6 +87,11 @@
     }
   });
 
+  // On a phone the filter form starts folded (unless a filter is on): the list comes first.
+  for (const box of document.querySelectorAll("details[data-collapse-narrow]:not([data-active])")) {
+    if (matchMedia("(max-width: 640px)").matches) box.open = false;
+  }
+
   // --- countdowns -------------------------------------------------------------------------
 
   function spanText(seconds) {
@@ -183,9 +188,11 @@
     }
   }
 
-  function connect(onAlert) {
+  // Resume after the newest audit row the page was rendered with (the browser sends
+  // Last-Event-ID itself when it reconnects), so no change falls in between.
+  function connect(since, onAlert) {
     const status = document.querySelector("[data-live-status]");
-    const source = new EventSource("/api/stream");
+    const source = new EventSource("/api/stream?last_event_id=" + encodeURIComponent(since || "0"));
     source.onopen = () => {
       if (status) status.textContent = "实时更新：已连接";
       status?.classList.remove("late");
@@ -202,11 +209,11 @@
   }
 
   const table = document.querySelector("table[data-live]");
-  if (table) connect((data) => updateRow(table, data.alert, data.change));
+  if (table) connect(table.dataset.since, (data) => updateRow(table, data.alert, data.change));
 
   const detail = document.querySelector("[data-alert-id]");
   if (detail) {
-    connect((data) => {
+    connect(detail.dataset.since, (data) => {
       if (data.alert.id !== detail.dataset.alertId) return;
       announce("此告警刚被 " + data.actor + " 更新。");
       const link = document.createElement("a");
