@@ -26,12 +26,18 @@ class Series:
     color: str
 
 
-def nice_ceiling(value: float) -> float:
-    """The next 1, 2 or 5 × 10ⁿ at or above `value`: round axis ends."""
+def nice_step(value: float) -> float:
+    """The next 1, 2 or 5 × 10ⁿ at or above `value`: round axis steps."""
     if value <= 0:
         return 1.0
     power = 10 ** math.floor(math.log10(value))
     return next(step * power for step in (1, 2, 5, 10) if step * power >= value)
+
+
+def axis(peak: float) -> tuple[float, int]:
+    """(step, number of steps) of a count axis reaching `peak`: whole-number gridlines."""
+    step = max(nice_step(peak / 5), 1.0)
+    return step, max(math.ceil(peak / step), 1)
 
 
 def _number(value: float) -> str:
@@ -40,7 +46,7 @@ def _number(value: float) -> str:
 
 def _text(x: float, y: float, text: str, anchor: str = "start", size: int = FONT) -> str:
     return (
-        f'<text x="{x:.1f}" y="{y:.1f}" font-size="{size}" text-anchor="{anchor}">'
+        f'<text x="{x:.1f}" y="{y:.1f}" font-size="{size}" text-anchor="{anchor}" fill="#333">'
         f"{escape(text)}</text>"
     )
 
@@ -82,10 +88,11 @@ def bar_chart(
     """Vertical bars per category: side by side, or stacked (a total per category)."""
     left, right, top, bottom = 40.0, 10.0, 24.0, 24.0
     plot_w, plot_h = width - left - right, height - top - bottom
-    columns = [[v or 0 for v in col] for col in zip(*(s.values for s in series), strict=True)]
+    columns = [[s.values[i] or 0 for s in series] for i in range(len(categories))]
     peak = max((sum(c) if stacked else max(c, default=0) for c in columns), default=0)
-    top_value = nice_ceiling(peak)
-    parts = _axis_y(left, top, plot_w, plot_h, top_value)
+    step, ticks = axis(peak)
+    top_value = step * ticks
+    parts = _axis_y(left, top, plot_w, plot_h, step, ticks)
     band = plot_w / max(len(categories), 1)
     bar_w = band * 0.7 / (1 if stacked else max(len(series), 1))
     for i, (category, values) in enumerate(zip(categories, columns, strict=True)):
@@ -104,11 +111,13 @@ def bar_chart(
     return _svg(width, height, title, parts)
 
 
-def _axis_y(left: float, top: float, plot_w: float, plot_h: float, top_value: float) -> list[str]:
+def _axis_y(
+    left: float, top: float, plot_w: float, plot_h: float, step: float, ticks: int
+) -> list[str]:
     parts = []
-    for k in range(5):
-        value = top_value * k / 4
-        y = top + plot_h - plot_h * k / 4
+    for k in range(ticks + 1):
+        value = step * k
+        y = top + plot_h - plot_h * k / ticks
         parts.append(
             f'<line x1="{left:.1f}" y1="{y:.1f}" x2="{left + plot_w:.1f}" y2="{y:.1f}" '
             f'stroke="{GRID if k else AXIS}" stroke-width="1"/>'
@@ -126,16 +135,17 @@ def hbar_chart(
     threshold: float | None = None,
     fmt: Callable[[float], str] = _number,
     width: float = 640,
+    bar_h: float = 12.0,
 ) -> Markup:
     """Horizontal bars per label (one row per label, a bar per series): long department
     and topic names stay readable, and a threshold (the 80 % line) can be drawn."""
     label_w, right, top, row_gap = 150.0, 50.0, 24.0, 6.0
-    bar_h = 12.0
     row_h = bar_h * max(len(series), 1) + row_gap
     height = top + row_h * max(len(labels), 1) + 8
     plot_w = width - label_w - right
     values = [v for s in series for v in s.values if v is not None]
-    scale = max_value or nice_ceiling(max(values, default=0))
+    step, ticks = axis(max(values, default=0))
+    scale = max_value or step * ticks
     parts = [
         f'<line x1="{label_w:.1f}" y1="{top - 4:.1f}" x2="{label_w:.1f}" '
         f'y2="{height - 8:.1f}" stroke="{AXIS}"/>'
@@ -149,7 +159,7 @@ def hbar_chart(
             shown = "—" if value is None else fmt(value)
             w = 0.0 if value is None else plot_w * min(value / scale, 1.0)
             parts.append(_rect(label_w, y, w, bar_h - 2, s.color, f"{label} {s.name}: {shown}"))
-            parts.append(_text(label_w + w + 4, y + bar_h - 3, shown, size=FONT - 1))
+            parts.append(_text(label_w + w + 4, y + bar_h - 2, shown, size=FONT - 1))
     if threshold is not None:
         x = label_w + plot_w * threshold / scale
         parts.append(

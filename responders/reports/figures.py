@@ -378,11 +378,16 @@ class Effect:
 
 
 def response_effect(
-    session: Session, items: sa.Subquery, as_of: datetime, hours: float, group: str
+    session: Session,
+    items: sa.Subquery,
+    as_of: datetime,
+    hours: float,
+    group: str,
+    event_ids: Sequence[str] | None = None,
 ) -> dict[str, Effect]:
     """Per `group` (`department_id` or `event_id`): responses whose after-window has
     closed by `as_of`, with the negative posts (current classification) of their event in
-    the `hours` before and after the first response."""
+    the `hours` before and after the first response; only of `event_ids` if given."""
     span = hours * 3600
     c = items.c
     offset = SecondsBetween(EventPost.at, c.responded_at)
@@ -411,8 +416,10 @@ def response_effect(
             c.responded_at <= at(as_of - timedelta(hours=hours)),
         )
         .group_by(c.id, c[group])
-        .subquery()
     )
+    if event_ids is not None:
+        per_response = per_response.where(c.event_id.in_(event_ids))
+    per_response = per_response.subquery()
     rows = session.execute(
         sa.select(
             per_response.c.grp,

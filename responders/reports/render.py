@@ -27,6 +27,8 @@ assert set(MEDIA_TYPES) == set(REPORT_FORMATS)
 SENTIMENT_LABELS = {"negative": "负面", "neutral": "中性", "positive": "正面"}
 SENTIMENT_COLORS = {"negative": "#c0392b", "neutral": "#95a5a6", "positive": "#27ae60"}
 THIS_WEEK, LAST_WEEK = "#2c7fb8", "#b3cde3"
+EFFECT_CHART_ROWS = 12
+TIMELINE_ROWS = 12  # alerts listed per top event
 WEEKDAYS = ("周一", "周二", "周三", "周四", "周五", "周六", "周日")
 
 
@@ -110,14 +112,10 @@ def _charts(report: WeeklyReport) -> dict[str, Markup]:
             [
                 Series(
                     "本周", [d.tally.response_on_time_rate for d in report.departments], THIS_WEEK
-                ),
-                Series(
-                    "上周",
-                    [d.previous_response_on_time_rate for d in report.departments],
-                    LAST_WEEK,
-                ),
+                )
             ],
             max_value=1.0,
+            bar_h=11.0,
             threshold=report.options.config.named.response_on_time_rate_below,
             fmt=percent,
         )
@@ -130,10 +128,12 @@ def _charts(report: WeeklyReport) -> dict[str, Markup]:
                 Series("上周", [n for _, _, n in report.topics], LAST_WEEK),
             ],
         )
-    measured = [d for d in report.departments if d.effect.responses]
+    measured = sorted(
+        (d for d in report.departments if d.effect.responses), key=lambda d: -d.effect.before
+    )[:EFFECT_CHART_ROWS]
     if measured:
         out["effect"] = charts.hbar_chart(
-            "回应前后负面帖文数",
+            f"回应前后负面帖文数（前 {EFFECT_CHART_ROWS} 个单位）",
             [d.name for d in measured],
             [
                 Series("回应前", [d.effect.before for d in measured], "#e67e22"),
@@ -203,6 +203,8 @@ def render_html(report: WeeklyReport) -> str:
         "changes": changes(report),
         "local": local,
         "points": points,
+        "weekdays": WEEKDAYS,
+        "timeline_rows": TIMELINE_ROWS,
         "last_day": datetime.fromordinal(last_day).date(),
         "labels": report.options.severity_labels,
         "rules": report.options.config.named,

@@ -120,16 +120,23 @@ class Named:
 
 
 @dataclass(frozen=True)
-class Milestone:
-    at: datetime
-    text: str
+class TimelineItem:
+    """One alert of an event: who got it, how grave, and when each step happened (steps
+    after `as_of` are left out, so a report made earlier is reproducible)."""
+
+    department: str
+    severity: str
+    created_at: datetime
+    acknowledged_at: datetime | None
+    responded_at: datetime | None
+    closed_at: datetime | None
 
 
 @dataclass(frozen=True)
 class EventTimeline:
     event: EventRow
     posts_by_day: list[int]
-    milestones: list[Milestone]
+    items: list[TimelineItem]
     effect: Effect | None
 
 
@@ -374,27 +381,30 @@ def _events(
     ids = [e.id for e in top]
     posts = figures.event_posts_by_day(session, ids, window)
     effects = figures.response_effect(
-        session, items, as_of, options.config.response_effect_hours, "event_id"
+        session, items, as_of, options.config.response_effect_hours, "event_id", ids
     )
-    milestones: dict[str, list[Milestone]] = defaultdict(list)
+    timelines: dict[str, list[TimelineItem]] = defaultdict(list)
     labels = options.severity_labels
+
+    def known(when: datetime | None) -> datetime | None:
+        return when if when is not None and when <= as_of else None
+
     for row in figures.event_items(session, items, ids):
-        dept = names.get(row.department_id, row.department_id)
-        steps = [
-            (row.created_at, f"预警（{labels.get(row.severity, row.severity)}）→ {dept}"),
-            (row.acknowledged_at, f"{dept} 签收"),
-            (row.responded_at, f"{dept} 回应"),
-            (row.closed_at, f"{dept} 办结"),
-        ]
-        milestones[row.event_id] += [Milestone(t, text) for t, text in steps if t and t <= as_of]
+        timelines[row.event_id].append(
+            TimelineItem(
+                names.get(row.department_id, row.department_id),
+                labels.get(row.severity, row.severity),
+                row.created_at,
+                known(row.acknowledged_at),
+                known(row.responded_at),
+                known(row.closed_at),
+            )
+        )
     return [
         EventTimeline(
             event=e,
             posts_by_day=[posts.get((e.id, day), 0) for day in range(7)],
-            milestones=[
-                Milestone(e.first_seen, "首次发现"),
-                *sorted(milestones[e.id], key=lambda m: m.at),
-            ],
+            items=timelines[e.id],
             effect=effects.get(e.id),
         )
         for e in top

@@ -66,7 +66,9 @@ def upgrade() -> None:
         _at("generated_at"),
         sa.Column("content", sa.LargeBinary(), nullable=False),
         sa.CheckConstraint(_one_of("kind", "weekly"), name=op.f("ck_reports_kind")),
-        sa.CheckConstraint(_one_of("format", "html", "pdf", "json"), name=op.f("ck_reports_format")),
+        sa.CheckConstraint(
+            _one_of("format", "html", "pdf", "json"), name=op.f("ck_reports_format")
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_reports")),
         sa.UniqueConstraint("kind", "period", "format", name=op.f("uq_reports_kind_period_format")),
     )
