@@ -50,6 +50,7 @@ from responders.notify import log
 from responders.notify.config import load_notify
 from responders.notify.dispatch import Dispatcher
 from responders.notify.message import AlertFacts, Labels
+from responders.reports.archive import WeeklyReportHook
 
 logger = logging.getLogger(__name__)
 
@@ -252,7 +253,8 @@ def _logged(session: Session, keys: list[str]) -> set[str]:
 
 
 class SchedulerStage(PeriodicStage):
-    """`yuqing run scheduler`: escalation every `check_every`."""
+    """`yuqing run scheduler`: escalation every `check_every`, and the weekly report
+    generated and archived once it is due (Monday 08:00 by default, `config/report.yaml`)."""
 
     name = "scheduler"
 
@@ -262,6 +264,8 @@ class SchedulerStage(PeriodicStage):
         self.interval = config.check_every.total_seconds()
         dispatcher = Dispatcher(load_notify(ctx.settings), Labels.load(ctx.settings))
         self.escalator = Escalator(ctx.sessions, config, dispatcher)
+        self.reports = WeeklyReportHook.from_settings(ctx.settings, ctx.sessions)
 
     def tick(self) -> None:
         self.escalator.run_once()
+        self.reports.tick()

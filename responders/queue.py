@@ -647,6 +647,10 @@ def record_crawled_reply_change(
         return alert, None
     from_state = alert.state
     text = text[:MAX_TEXT]
+    # A reply published before the alert was raised (the board answered before yuqing
+    # saw the post) counts as a response at the raise: time to respond is never negative.
+    replied_at = at
+    at = max(at, alert.raised_at or alert.created_at)
     add_response(
         session,
         alert,
@@ -658,7 +662,13 @@ def record_crawled_reply_change(
         source="crawled",
         dedup_key=key,
     )
-    detail = {"source": "crawled", "channel": CRAWLED_CHANNEL, "text": text, "link": link}
+    detail = {
+        "source": "crawled",
+        "channel": CRAWLED_CHANNEL,
+        "text": text,
+        "link": link,
+        "replied_at": replied_at.astimezone(UTC).isoformat(),
+    }
     log_id = write_log(
         session, alert, "respond", models.SYSTEM_ACTOR, from_state, detail, at=at, event_key=key
     )

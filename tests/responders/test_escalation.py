@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from pipeline.config import load_file
 from pipeline.storage import models
 from pipeline.storage.db import session_factory
+from pipeline.storage.models import Report
 from responders.escalation import (
     ESCALATIONS,
     Escalation,
@@ -322,6 +323,7 @@ def test_scheduler_stage_ticks_until_stopped(
     for name in ("departments.yaml", "sla.yaml"):
         (config / name).write_text((CONFIG / name).read_text(encoding="utf-8"), "utf-8")
     (config / "escalation.yaml").write_text("check_every: 0.05s\n", encoding="utf-8")
+    (config / "report.yaml").write_text("archive_formats: [json]\n", encoding="utf-8")
     alert = make_alert(severity="critical")  # at T0, long past: ack and response late
     settings = Settings(config_dir=config, database_url=sqlite_url, metrics_port=0)
     stage = SchedulerStage(StageContext(settings=settings, bus=None))  # type: ignore[arg-type]
@@ -344,3 +346,7 @@ def test_scheduler_stage_ticks_until_stopped(
         "press_conference_late",
         "response_late",
     ]
+    # the same ticks archive the weekly report that is due (last week's, empty here)
+    with sessions() as session:
+        archived = session.execute(sa.select(Report.kind, Report.format)).all()
+    assert archived == [("weekly", "json")]

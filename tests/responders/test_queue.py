@@ -4,7 +4,7 @@ deadlines on severity change and reopen, transfers, crawled replies, messages.""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -510,6 +510,21 @@ def test_crawled_reply_is_a_response_once(
     assert (response.channel, response.source, response.at) == ("回复网民", "crawled", at)
     assert (alert.state, alert.responded_at) == ("responded", at)
     assert [e.action for e in alert_log(session, alert.id)].count("respond") == 1
+
+
+def test_crawled_reply_from_before_the_raise_counts_at_the_raise(
+    session: Session, alert_in: Callable[[str], models.Alert]
+) -> None:
+    """The board answered before yuqing saw the post: time to respond is 0, not negative."""
+    alert = alert_in("new")
+    raised = alert.raised_at or alert.created_at
+    before = raised - timedelta(hours=3)
+    record_crawled_reply(session, alert.id, "已回复。", before, None)
+    session.commit()
+    [response] = session.scalars(sa.select(models.AlertResponse)).all()
+    assert response.at == raised and alert.responded_at == raised
+    [entry] = [e for e in alert_log(session, alert.id) if e.action == "respond"]
+    assert entry.detail["replied_at"] == before.astimezone(UTC).isoformat()
 
 
 def test_change_message_carries_an_idempotent_change_id(
