@@ -325,8 +325,12 @@ class KafkaBus(Bus):
         existing = self.topics()
         for name, n in topics.items():
             if existing.get(name, n) != n:
-                log.info("kafka bus: topic %s exists with %d partitions (asked for %d); "
-                         "left alone", name, existing[name], n)
+                log.info(
+                    "kafka bus: topic %s exists with %d partitions (asked for %d); left alone",
+                    name,
+                    existing[name],
+                    n,
+                )
 
     def topics(self) -> dict[str, int]:
         """Every topic but the broker's internal ones (`__consumer_offsets`...)."""
@@ -628,8 +632,10 @@ class KafkaBusProducer(Producer):
             log.warning("kafka bus: producer close: %s", exc)
         with self._lock:
             if self._failed_count:
-                log.warning("kafka bus: producer closed with %d unreported failed record(s)",
-                            self._failed_count)
+                log.warning(
+                    "kafka bus: producer closed with %d unreported failed record(s)",
+                    self._failed_count,
+                )
         self._bus._forget(self)
 
 
@@ -689,15 +695,17 @@ class KafkaBusConsumer(Consumer):
         records: list[Record] = []
         for tp, messages in batches.items():
             for m in messages:
-                records.append(Record(
-                    topic=m.topic,
-                    partition=m.partition,
-                    offset=m.offset,
-                    key=m.key,
-                    value=m.value if m.value is not None else b"",
-                    timestamp_ms=m.timestamp,
-                    headers=tuple((name, value or b"") for name, value in m.headers or ()),
-                ))
+                records.append(
+                    Record(
+                        topic=m.topic,
+                        partition=m.partition,
+                        offset=m.offset,
+                        key=m.key,
+                        value=m.value if m.value is not None else b"",
+                        timestamp_ms=m.timestamp,
+                        headers=tuple((name, value or b"") for name, value in m.headers or ()),
+                    )
+                )
             if messages:
                 self._returned[tp] = messages[-1].offset + 1
         return records
@@ -717,19 +725,27 @@ class KafkaBusConsumer(Consumer):
         owned = self._client.assignment()
         lost = set(offsets) - owned
         if lost:
-            log.warning("kafka bus: group %s: not committing %s, no longer owned; their "
-                        "records will be delivered again", self._group,
-                        sorted(f"{tp.topic}[{tp.partition}]" for tp in lost))
-        to_commit = {tp: OffsetAndMetadata(off, "", -1)
-                     for tp, off in offsets.items() if tp in owned}
+            log.warning(
+                "kafka bus: group %s: not committing %s, no longer owned; their "
+                "records will be delivered again",
+                self._group,
+                sorted(f"{tp.topic}[{tp.partition}]" for tp in lost),
+            )
+        to_commit = {
+            tp: OffsetAndMetadata(off, "", -1) for tp, off in offsets.items() if tp in owned
+        }
         if not to_commit:
             return
         try:
             self._client.commit(to_commit, timeout_ms=self._timeout_ms)
         except REBALANCE_ERRORS as exc:
-            log.warning("kafka bus: group %s: commit skipped, this member lost its partitions "
-                        "(rebalance, or no poll within max_poll_interval_ms): %s; those "
-                        "records will be delivered again", self._group, exc)
+            log.warning(
+                "kafka bus: group %s: commit skipped, this member lost its partitions "
+                "(rebalance, or no poll within max_poll_interval_ms): %s; those "
+                "records will be delivered again",
+                self._group,
+                exc,
+            )
         except kerrors.KafkaError as exc:
             self._bus._fail(f"commit of group {self._group!r} failed", exc)
 
@@ -763,8 +779,7 @@ class KafkaBusConsumer(Consumer):
             return
         self._closed = True
         try:
-            self._client.close(autocommit=False,
-                               timeout_ms=int(self._bus.close_timeout_s * 1000))
+            self._client.close(autocommit=False, timeout_ms=int(self._bus.close_timeout_s * 1000))
         except Exception as exc:  # noqa: BLE001 - closing must not raise
             log.warning("kafka bus: consumer close: %s", exc)
         self._bus._forget(self)

@@ -157,8 +157,10 @@ def _encode_headers(headers: Headers) -> str | None:
     if not headers:
         return None
     return json.dumps(
-        [[name, base64.b64encode(as_bytes(value, "header value")).decode("ascii")]
-         for name, value in headers]
+        [
+            [name, base64.b64encode(as_bytes(value, "header value")).decode("ascii")]
+            for name, value in headers
+        ]
     )
 
 
@@ -266,13 +268,16 @@ class LocalBus(Bus):
         """A connection of its own for each producer and consumer: SQLite serialises
         use of one connection, and each keeps its own transaction state."""
         conn = sqlite3.connect(
-            self.path, isolation_level=None, check_same_thread=False,
+            self.path,
+            isolation_level=None,
+            check_same_thread=False,
             timeout=BUSY_TIMEOUT_MS / 1000,
         )
         try:
             conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             mode = _retrying(
-                conn, lambda: conn.execute("PRAGMA journal_mode = WAL").fetchone()[0],
+                conn,
+                lambda: conn.execute("PRAGMA journal_mode = WAL").fetchone()[0],
                 WRITE_DEADLINE_S,
             )
             if str(mode).lower() != "wal":
@@ -362,7 +367,8 @@ class LocalBus(Bus):
                 return False
             c.execute(
                 "INSERT INTO meta (name, value) VALUES ('retention_ms', ?) "
-                "ON CONFLICT (name) DO UPDATE SET value = excluded.value", (now_ms,),
+                "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                (now_ms,),
             )
             return True
 
@@ -390,23 +396,28 @@ class LocalBus(Bus):
             while start < cut:
                 upto = min(cut, start + RETENTION_CHUNK)
 
-                def delete(c: sqlite3.Connection, t: int = topic_id, p: int = part,
-                           upto: int = upto) -> int:
+                def delete(
+                    c: sqlite3.Connection, t: int = topic_id, p: int = part, upto: int = upto
+                ) -> int:
                     n = c.execute(
                         "DELETE FROM records WHERE topic_id = ? AND part = ? AND off < ?",
                         (t, p, upto),
                     ).rowcount
                     c.execute(
                         "UPDATE partitions SET start_offset = max(start_offset, ?) "
-                        "WHERE topic_id = ? AND part = ?", (upto, t, p),
+                        "WHERE topic_id = ? AND part = ?",
+                        (upto, t, p),
                     )
                     return n
 
                 deleted += _write(conn, delete)
                 start = upto
         if deleted:
-            log.info("local bus retention deleted %d records older than %s h",
-                     deleted, self.retention_hours)
+            log.info(
+                "local bus retention deleted %d records older than %s h",
+                deleted,
+                self.retention_hours,
+            )
         return deleted
 
     # -- Bus -------------------------------------------------------------------------
@@ -432,8 +443,11 @@ class LocalBus(Bus):
                 raise ValueError(f"topic {name!r}: partition count must be a positive int")
 
         def create(conn: sqlite3.Connection) -> list[_Topic]:
-            return [t for name, n in topics.items()
-                    if (t := self._topic_in_txn(conn, name, n)) is not None]
+            return [
+                t
+                for name, n in topics.items()
+                if (t := self._topic_in_txn(conn, name, n)) is not None
+            ]
 
         with self._lock:
             self._check_open()
@@ -448,21 +462,25 @@ class LocalBus(Bus):
         with self._lock:
             self._check_open()
             t = self._require_topic(topic)
-            return dict(_read(
-                self._conn,
-                "SELECT part, next_offset FROM partitions WHERE topic_id = ? ORDER BY part",
-                (t.id,),
-            ))
+            return dict(
+                _read(
+                    self._conn,
+                    "SELECT part, next_offset FROM partitions WHERE topic_id = ? ORDER BY part",
+                    (t.id,),
+                )
+            )
 
     def committed(self, topic: str, group: str) -> dict[int, int | None]:
         with self._lock:
             self._check_open()
             t = self._require_topic(topic)
-            found = dict(_read(
-                self._conn,
-                "SELECT part, committed FROM offsets WHERE group_name = ? AND topic_id = ?",
-                (group, t.id),
-            ))
+            found = dict(
+                _read(
+                    self._conn,
+                    "SELECT part, committed FROM offsets WHERE group_name = ? AND topic_id = ?",
+                    (group, t.id),
+                )
+            )
             return {p: found.get(p) for p in range(t.partitions)}
 
     def reset_offsets(
@@ -487,7 +505,8 @@ class LocalBus(Bus):
             now_ms = _now_ms()
             for member_id, topics, session_ms, heartbeat_ms in conn.execute(
                 "SELECT member_id, topics, session_ms, heartbeat_ms FROM members "
-                "WHERE group_name = ?", (group,),
+                "WHERE group_name = ?",
+                (group,),
             ).fetchall():
                 if heartbeat_ms + session_ms >= now_ms and topic in json.loads(topics):
                     raise BusError(
@@ -497,20 +516,23 @@ class LocalBus(Bus):
             result: dict[int, int] = {}
             for part, start, end in conn.execute(
                 "SELECT part, start_offset, next_offset FROM partitions WHERE topic_id = ? "
-                "ORDER BY part", (t.id,),
+                "ORDER BY part",
+                (t.id,),
             ).fetchall():
                 if to_offset is not None:
                     new = min(max(to_offset, start), end)
                 else:
                     row = conn.execute(
                         "SELECT off FROM records WHERE topic_id = ? AND part = ? "
-                        "AND timestamp_ms >= ? ORDER BY off LIMIT 1", (t.id, part, time_ms),
+                        "AND timestamp_ms >= ? ORDER BY off LIMIT 1",
+                        (t.id, part, time_ms),
                     ).fetchone()
                     new = row[0] if row else end
                 conn.execute(
                     "INSERT INTO offsets (group_name, topic_id, part, committed) "
                     "VALUES (?, ?, ?, ?) ON CONFLICT (group_name, topic_id, part) "
-                    "DO UPDATE SET committed = excluded.committed", (group, t.id, part, new),
+                    "DO UPDATE SET committed = excluded.committed",
+                    (group, t.id, part, new),
                 )
                 result[part] = new
             return result
@@ -548,15 +570,19 @@ class LocalBus(Bus):
             self._check_open()
             now_ms = _now_ms()
             members: dict[str, set[TopicPartition]] = {
-                member_id: set() for member_id, session_ms, heartbeat_ms in _read(
-                    self._conn, "SELECT member_id, session_ms, heartbeat_ms FROM members "
-                    "WHERE group_name = ?", (group,),
-                ) if heartbeat_ms + session_ms >= now_ms
+                member_id: set()
+                for member_id, session_ms, heartbeat_ms in _read(
+                    self._conn,
+                    "SELECT member_id, session_ms, heartbeat_ms FROM members WHERE group_name = ?",
+                    (group,),
+                )
+                if heartbeat_ms + session_ms >= now_ms
             }
             for name, part, member_id in _read(
                 self._conn,
                 "SELECT t.name, o.part, o.member_id FROM owners o "
-                "JOIN topics t ON t.id = o.topic_id WHERE o.group_name = ?", (group,),
+                "JOIN topics t ON t.id = o.topic_id WHERE o.group_name = ?",
+                (group,),
             ):
                 if member_id in members:
                     members[member_id].add(TopicPartition(name, part))
@@ -640,20 +666,24 @@ class LocalProducer(Producer):
             topic = self._bus._topic_in_txn(conn, name, self._bus.default_partitions)
             assert topic is not None
             topics.append(topic)
-            next_offset = dict(conn.execute(
-                "SELECT part, next_offset FROM partitions WHERE topic_id = ?", (topic.id,)
-            ).fetchall())
+            next_offset = dict(
+                conn.execute(
+                    "SELECT part, next_offset FROM partitions WHERE topic_id = ?", (topic.id,)
+                ).fetchall()
+            )
             before = dict(next_offset)
             for item in items:
                 part = self._partition(name, item.key, topic.partitions)
                 off = next_offset[part]
                 next_offset[part] = off + 1
-                rows.append((topic.id, part, off, item.key, item.value, item.timestamp_ms,
-                             item.headers))
+                rows.append(
+                    (topic.id, part, off, item.key, item.value, item.timestamp_ms, item.headers)
+                )
             moved.extend((n, topic.id, p) for p, n in next_offset.items() if n != before[p])
         conn.executemany(
             "INSERT INTO records (topic_id, part, off, key, value, timestamp_ms, headers) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)", rows,
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            rows,
         )
         conn.executemany(
             "UPDATE partitions SET next_offset = ? WHERE topic_id = ? AND part = ?", moved
@@ -740,14 +770,22 @@ class LocalConsumer(Consumer):
                     "INSERT INTO members (group_name, member_id, topics, session_ms, "
                     "heartbeat_ms) VALUES (?, ?, ?, ?, ?) ON CONFLICT (group_name, member_id) "
                     "DO UPDATE SET heartbeat_ms = excluded.heartbeat_ms",
-                    (self._group, self._member_id, json.dumps(self._topics), self._session_ms,
-                     now_ms),
+                    (
+                        self._group,
+                        self._member_id,
+                        json.dumps(self._topics),
+                        self._session_ms,
+                        now_ms,
+                    ),
                 )
                 return True
-            return conn.execute(
-                "UPDATE members SET heartbeat_ms = ? WHERE group_name = ? AND member_id = ?",
-                (now_ms, self._group, self._member_id),
-            ).rowcount > 0
+            return (
+                conn.execute(
+                    "UPDATE members SET heartbeat_ms = ? WHERE group_name = ? AND member_id = ?",
+                    (now_ms, self._group, self._member_id),
+                ).rowcount
+                > 0
+            )
 
         return txn
 
@@ -799,8 +837,8 @@ class LocalConsumer(Consumer):
         expired: list[str] = []
         joined = False
         for member_id, topics, session_ms, heartbeat_ms in conn.execute(
-            "SELECT member_id, topics, session_ms, heartbeat_ms FROM members "
-            "WHERE group_name = ?", (self._group,),
+            "SELECT member_id, topics, session_ms, heartbeat_ms FROM members WHERE group_name = ?",
+            (self._group,),
         ).fetchall():
             if member_id == self._member_id:
                 joined = True
@@ -810,7 +848,8 @@ class LocalConsumer(Consumer):
                 live[member_id] = json.loads(topics)
         live[self._member_id] = self._topics
         owners = {
-            (topic_id, part): member_id for topic_id, part, member_id in conn.execute(
+            (topic_id, part): member_id
+            for topic_id, part, member_id in conn.execute(
                 "SELECT topic_id, part, member_id FROM owners WHERE group_name = ?",
                 (self._group,),
             ).fetchall()
@@ -825,10 +864,14 @@ class LocalConsumer(Consumer):
             return _Sync(needs_write, owned=mine)
         self._heartbeat_txn(insert=True)(conn)
         for member_id in expired:
-            conn.execute("DELETE FROM members WHERE group_name = ? AND member_id = ?",
-                         (self._group, member_id))
-            conn.execute("DELETE FROM owners WHERE group_name = ? AND member_id = ?",
-                         (self._group, member_id))
+            conn.execute(
+                "DELETE FROM members WHERE group_name = ? AND member_id = ?",
+                (self._group, member_id),
+            )
+            conn.execute(
+                "DELETE FROM owners WHERE group_name = ? AND member_id = ?",
+                (self._group, member_id),
+            )
         conn.executemany(
             "DELETE FROM owners WHERE group_name = ? AND topic_id = ? AND part = ?",
             [(self._group, t, p) for t, p in release],
@@ -836,7 +879,8 @@ class LocalConsumer(Consumer):
         conn.executemany(
             "INSERT INTO owners (group_name, topic_id, part, member_id) VALUES (?, ?, ?, ?) "
             "ON CONFLICT (group_name, topic_id, part) DO UPDATE SET member_id = "
-            "excluded.member_id", [(self._group, t, p, self._member_id) for t, p in claim],
+            "excluded.member_id",
+            [(self._group, t, p, self._member_id) for t, p in claim],
         )
         claimed: dict[_Slot, int] = {}
         for t, p in claim:
@@ -853,14 +897,18 @@ class LocalConsumer(Consumer):
 
     def _sync(self) -> None:
         self._refresh_topics()
-        plan = _retrying(self._conn, lambda: self._reconcile(self._conn, apply=False),
-                         WRITE_DEADLINE_S)
+        plan = _retrying(
+            self._conn, lambda: self._reconcile(self._conn, apply=False), WRITE_DEADLINE_S
+        )
         if plan.needs_write:
             plan = _write(self._conn, lambda conn: self._reconcile(conn, apply=True))
             self._last_heartbeat = time.monotonic()
             if plan.rejoined:
-                log.warning("local bus: member %s of %r had expired and rejoined",
-                            self._member_id, self._group)
+                log.warning(
+                    "local bus: member %s of %r had expired and rejoined",
+                    self._member_id,
+                    self._group,
+                )
         for slot in list(self._positions):
             if slot not in plan.owned:
                 del self._positions[slot]
@@ -896,7 +944,8 @@ class LocalConsumer(Consumer):
         rows = _read(
             self._conn,
             "SELECT topic_id, part, start_offset, next_offset FROM partitions "
-            f"WHERE topic_id IN ({','.join('?' * len(ids))})", ids,
+            f"WHERE topic_id IN ({','.join('?' * len(ids))})",
+            ids,
         )
         return {(t, p): (start, end) for t, p, start, end in rows}
 
@@ -910,7 +959,7 @@ class LocalConsumer(Consumer):
         # Rotate the starting partition and share `max_records` out evenly, so one busy
         # partition cannot starve the others.
         self._rotation = (self._rotation + 1) % len(ready)
-        ready = ready[self._rotation:] + ready[:self._rotation]
+        ready = ready[self._rotation :] + ready[: self._rotation]
         records: list[Record] = []
         for i, slot in enumerate(ready):
             share = math.ceil((max_records - len(records)) / (len(ready) - i))
@@ -953,16 +1002,22 @@ class LocalConsumer(Consumer):
                 return
 
             def store(conn: sqlite3.Connection) -> set[_Slot]:
-                owned = {(t, p) for t, p in conn.execute(
-                    "SELECT topic_id, part FROM owners WHERE group_name = ? AND member_id = ?",
-                    (self._group, self._member_id),
-                ).fetchall()}
+                owned = {
+                    (t, p)
+                    for t, p in conn.execute(
+                        "SELECT topic_id, part FROM owners WHERE group_name = ? AND member_id = ?",
+                        (self._group, self._member_id),
+                    ).fetchall()
+                }
                 conn.executemany(
                     "INSERT INTO offsets (group_name, topic_id, part, committed) "
                     "VALUES (?, ?, ?, ?) ON CONFLICT (group_name, topic_id, part) "
                     "DO UPDATE SET committed = excluded.committed",
-                    [(self._group, t, p, off) for (t, p), off in targets.items()
-                     if (t, p) in owned],
+                    [
+                        (self._group, t, p, off)
+                        for (t, p), off in targets.items()
+                        if (t, p) in owned
+                    ],
                 )
                 return set(targets) - owned
 
@@ -1009,16 +1064,19 @@ class LocalConsumer(Consumer):
             return
 
         def leave(conn: sqlite3.Connection) -> None:
-            conn.execute("DELETE FROM owners WHERE group_name = ? AND member_id = ?",
-                         (self._group, self._member_id))
-            conn.execute("DELETE FROM members WHERE group_name = ? AND member_id = ?",
-                         (self._group, self._member_id))
+            conn.execute(
+                "DELETE FROM owners WHERE group_name = ? AND member_id = ?",
+                (self._group, self._member_id),
+            )
+            conn.execute(
+                "DELETE FROM members WHERE group_name = ? AND member_id = ?",
+                (self._group, self._member_id),
+            )
 
         try:
             _write(self._conn, leave)
         except BusError as exc:  # it will expire after the session timeout instead
-            log.warning("local bus: %s could not leave %r: %s", self._member_id,
-                        self._group, exc)
+            log.warning("local bus: %s could not leave %r: %s", self._member_id, self._group, exc)
         finally:
             self._conn.close()
             self._positions.clear()

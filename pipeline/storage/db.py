@@ -44,8 +44,11 @@ def _json_dumps(value: Any) -> str:
 
 
 def _is_sqlite_file(url: URL) -> bool:
-    return url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:") \
+    return (
+        url.get_backend_name() == "sqlite"
+        and url.database not in (None, "", ":memory:")
         and not url.database.startswith("file:")
+    )
 
 
 def make_engine(url: str | URL, **kwargs: Any) -> Engine:
@@ -187,8 +190,9 @@ def _check_sqlite_foreign_keys(connection: Connection) -> None:
     """Fail loudly if a migration (run with enforcement off) left dangling references."""
     problems = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
     if problems:
-        sample = ", ".join(f"{table} row {rowid} -> {parent}" for table, rowid, parent, _ in
-                           problems[:5])
+        sample = ", ".join(
+            f"{table} row {rowid} -> {parent}" for table, rowid, parent, _ in problems[:5]
+        )
         raise RuntimeError(f"foreign key violations after migration: {sample}")
 
 

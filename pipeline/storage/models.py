@@ -345,7 +345,8 @@ class AlertLogEntry(Base):
 
     # BIGINT on PostgreSQL; on SQLite only INTEGER PRIMARY KEY is the auto-incrementing rowid.
     id: Mapped[int] = mapped_column(
-        sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True,
+        sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+        primary_key=True,
         autoincrement=True,
     )
     alert_id: Mapped[str | None] = mapped_column(sa.ForeignKey("alerts.id"))

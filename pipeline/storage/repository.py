@@ -216,8 +216,12 @@ def append_audit(
     replayed message logs it once; a person's actions leave it None and always append.
     """
     row: dict[str, Any] = {
-        "action": action, "actor": actor, "alert_id": alert_id, "from_state": from_state,
-        "to_state": to_state, "detail": dict(detail) if detail is not None else None,
+        "action": action,
+        "actor": actor,
+        "alert_id": alert_id,
+        "from_state": from_state,
+        "to_state": to_state,
+        "detail": dict(detail) if detail is not None else None,
         "event_key": event_key,
     }
     if at is not None:

@@ -50,8 +50,10 @@ def _lock(connection: Connection) -> None:
     """
     if connection.dialect.name == "postgresql":
         connection.execute(
-            sa.text("SELECT pg_advisory_xact_lock(hashtext('yuqing-migrate:' || "
-                    "coalesce(current_schema(), '')))")
+            sa.text(
+                "SELECT pg_advisory_xact_lock(hashtext('yuqing-migrate:' || "
+                "coalesce(current_schema(), '')))"
+            )
         )
 
 

@@ -140,7 +140,9 @@ def upgrade() -> None:
         sa.Column("event_id", sa.String(64), nullable=False),
         sa.Column("post_id", sa.String(255), nullable=False),
         sa.ForeignKeyConstraint(
-            ["event_id"], ["events.id"], name=op.f("fk_event_posts_event_id_events"),
+            ["event_id"],
+            ["events.id"],
+            name=op.f("fk_event_posts_event_id_events"),
             ondelete="CASCADE",
         ),
         sa.ForeignKeyConstraint(
@@ -178,12 +180,20 @@ def upgrade() -> None:
             name=op.f("ck_alerts_severity"),
         ),
         sa.CheckConstraint(
-            _one_of("state", "new", "acknowledged", "responded", "closed",
-                    "transfer_requested", "dismissed"),
+            _one_of(
+                "state",
+                "new",
+                "acknowledged",
+                "responded",
+                "closed",
+                "transfer_requested",
+                "dismissed",
+            ),
             name=op.f("ck_alerts_state"),
         ),
         sa.ForeignKeyConstraint(
-            ["department_id"], ["departments.id"],
+            ["department_id"],
+            ["departments.id"],
             name=op.f("fk_alerts_department_id_departments"),
         ),
         sa.ForeignKeyConstraint(
@@ -201,8 +211,10 @@ def upgrade() -> None:
         "alert_log",
         # BIGINT on PostgreSQL; on SQLite only INTEGER PRIMARY KEY auto-increments.
         sa.Column(
-            "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
-            autoincrement=True, nullable=False,
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
         ),
         sa.Column("alert_id", sa.String(64), nullable=True),
         _at("at"),
@@ -239,7 +251,8 @@ def upgrade() -> None:
             name=op.f("ck_users_department_user"),
         ),
         sa.ForeignKeyConstraint(
-            ["department_id"], ["departments.id"],
+            ["department_id"],
+            ["departments.id"],
             name=op.f("fk_users_department_id_departments"),
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_users")),
@@ -249,16 +262,25 @@ def upgrade() -> None:
     dialect = op.get_context().dialect.name
     triggers = {"sqlite": SQLITE_TRIGGERS, "postgresql": POSTGRESQL_TRIGGERS}
     if dialect not in triggers:
-        raise NotImplementedError(f"no append-only triggers for {dialect}; use SQLite or "
-                                  "PostgreSQL")
+        raise NotImplementedError(
+            f"no append-only triggers for {dialect}; use SQLite or PostgreSQL"
+        )
     for statement in triggers[dialect]:
         op.execute(statement)
 
 
 def downgrade() -> None:
     # Dropping the tables drops their indexes and triggers; the function is separate.
-    for table in ("users", "alert_log", "alerts", "event_posts", "events",
-                  "classifications", "posts", "departments"):
+    for table in (
+        "users",
+        "alert_log",
+        "alerts",
+        "event_posts",
+        "events",
+        "classifications",
+        "posts",
+        "departments",
+    ):
         op.drop_table(table)
     if op.get_context().dialect.name == "postgresql":
         op.execute("DROP FUNCTION alert_log_append_only()")
