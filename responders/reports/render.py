@@ -6,6 +6,7 @@ figure; autoescape is on because topics, titles and names come from outside.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -150,43 +151,19 @@ def _charts(report: WeeklyReport) -> dict[str, Markup]:
 def changes(report: WeeklyReport) -> list[tuple[str, str, str, str]]:
     """(metric, this week, last week, change) rows of the comparison table."""
     h, p = report.headline, report.previous
+    rows: list[
+        tuple[str, Callable[[Any], Any], Callable[[Any], str], Callable[[Any, Any], str]]
+    ] = [
+        ("预警总数", lambda w: w.tally.alerts, str, count_change),
+        ("签收按时率", lambda w: w.tally.ack_on_time_rate, percent, points),
+        ("回应按时率", lambda w: w.tally.response_on_time_rate, percent, points),
+        ("签收用时中位数", lambda w: w.time_to_ack.median, duration, time_change),
+        ("回应用时中位数", lambda w: w.time_to_respond.median, duration, time_change),
+        ("逾期未回应", lambda w: w.tally.overdue, str, count_change),
+    ]
     return [
-        (
-            "预警总数",
-            str(h.tally.alerts),
-            str(p.tally.alerts),
-            count_change(h.tally.alerts, p.tally.alerts),
-        ),
-        (
-            "签收按时率",
-            percent(h.tally.ack_on_time_rate),
-            percent(p.tally.ack_on_time_rate),
-            points(h.tally.ack_on_time_rate, p.tally.ack_on_time_rate),
-        ),
-        (
-            "回应按时率",
-            percent(h.tally.response_on_time_rate),
-            percent(p.tally.response_on_time_rate),
-            points(h.tally.response_on_time_rate, p.tally.response_on_time_rate),
-        ),
-        (
-            "签收用时中位数",
-            duration(h.time_to_ack.median),
-            duration(p.time_to_ack.median),
-            time_change(h.time_to_ack.median, p.time_to_ack.median),
-        ),
-        (
-            "回应用时中位数",
-            duration(h.time_to_respond.median),
-            duration(p.time_to_respond.median),
-            time_change(h.time_to_respond.median, p.time_to_respond.median),
-        ),
-        (
-            "逾期未回应",
-            str(h.tally.overdue),
-            str(p.tally.overdue),
-            count_change(h.tally.overdue, p.tally.overdue),
-        ),
+        (label, show(get(h)), show(get(p)), change(get(h), get(p)))
+        for label, get, show, change in rows
     ]
 
 

@@ -10,7 +10,6 @@ so the API's checks and audit log apply to the pages unchanged.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import parse_qs, urlencode
@@ -33,6 +32,7 @@ from pipeline.storage.models import (
     User,
 )
 from responders import queue
+from responders.reports.archive import archive_list
 from responders.web import accounts, auth, security
 from responders.web.alerts import alert_detail
 from responders.web.auth import DB, Principal
@@ -254,19 +254,15 @@ def department_history(request: Request, session: DB, principal: Department_) ->
 # --- the leader -------------------------------------------------------------------------
 
 
-def _route_paths(routes: list[Any]) -> Iterator[str]:
-    """Paths of `routes`, also inside included routers (FastAPI keeps those nested)."""
-    for route in routes:
-        if hasattr(route, "original_router"):
-            yield from _route_paths(route.original_router.routes)
-        elif isinstance(getattr(route, "path", None), str):
-            yield route.path
-
-
-def report_link(request: Request) -> str | None:
-    """Where the weekly reports are, if the report module has added its routes."""
-    paths = set(_route_paths(request.app.routes))
-    return next((p for p in ("/reports", "/api/reports") if p in paths), None)
+def report_weeks(session: DB) -> list[dict[str, Any]]:
+    """The archived weekly reports, one entry per week (newest first) with its formats."""
+    weeks: dict[str, dict[str, Any]] = {}
+    for row in archive_list(session):
+        entry = weeks.setdefault(
+            row["week"], {"week": row["week"], "generated_at": row["generated_at"], "formats": []}
+        )
+        entry["formats"].append(row["format"])
+    return list(weeks.values())
 
 
 @router.get("/leader")
@@ -283,7 +279,7 @@ def leader_overview(request: Request, session: DB, principal: Leader) -> HTMLRes
         total=queries.totals(lines),
         week_start=queries.week_start(now, tz),
         overdue=queries.overdue_alerts(session),
-        reports=report_link(request),
+        reports=report_weeks(session),
     )
 
 
