@@ -240,6 +240,7 @@ def percentile(values: list[float], q: float) -> float:
 
 def run_setup(name: str, args: argparse.Namespace, tmp: Path) -> dict[str, float]:
     data = tmp / name
+    data.mkdir(parents=True, exist_ok=True)  # `db upgrade` only makes it for SQLite
     env = {k: v for k, v in os.environ.items() if not k.startswith("YUQING_")}
     env.update(
         YUQING_CONFIG_DIR=str(REPO / "config"),

@@ -222,13 +222,25 @@ class DeadlineCalculator:
         self.sla = sla
         self.calendar = calendar or WorkCalendar()
         self.tz = ZoneInfo(sla.timezone)
+        self._recent: dict[tuple[str, dt.datetime, dt.tzinfo], DueTimes] = {}
 
     def due(self, severity: str, raised_at: dt.datetime) -> DueTimes:
         """Due times of an alert of `severity` raised at `raised_at` (aware).
 
-        Call it again with the original `raised_at` when the severity changes."""
+        Call it again with the original `raised_at` when the severity changes. Results
+        are remembered: the responder raises a batch's alerts all at one time."""
         if raised_at.tzinfo is None:
             raise ValueError("raised_at must be timezone-aware")
+        key = (severity, raised_at, raised_at.tzinfo)
+        due = self._recent.get(key)
+        if due is None:
+            due = self._due(severity, raised_at)
+            if len(self._recent) >= 256:
+                self._recent.clear()
+            self._recent[key] = due
+        return due
+
+    def _due(self, severity: str, raised_at: dt.datetime) -> DueTimes:
         rule = self.sla.severities.get(severity)  # type: ignore[call-overload]
         if rule is None:
             raise ValueError(f"unknown severity {severity!r}; expected one of {SEVERITIES}")

@@ -36,8 +36,9 @@ import hashlib
 import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from statistics import fmean, pstdev
 
 import numpy as np
@@ -60,6 +61,18 @@ _REPOST = re.compile(r"(?://|回复)@[^\s:：/]{1,30}[:：]|转发微博")
 _NOT_WORD = re.compile(r"[\W_]+")
 _URL = re.compile(r"(?:https?://|www\.)[^\s\u3000-\u303f\uff00-\uffef]+")
 _MULTIPLIER = np.uint64(1_000_003)
+#: The event columns a batch changes (title, topic and state stay as they are).
+_EVENT_CHANGES = (
+    "first_seen",
+    "last_seen",
+    "post_count",
+    "source_count",
+    "heat",
+    "sources",
+    "severity",
+    "watchlists",
+    "spike_at",
+)
 
 
 def normalise(text: str) -> str:
@@ -114,6 +127,7 @@ def simhash(text: str, shingle: int = 3) -> int:
     return simhashes([text], shingle)[0]
 
 
+@lru_cache(maxsize=1 << 14)
 def bands(fingerprint: int) -> tuple[int, ...]:
     out, shift = [], 0
     for width in BAND_WIDTHS:
@@ -151,11 +165,35 @@ class PostRef:
     fingerprint: int = 0
 
 
+@dataclass(slots=True)
+class EventRow:
+    """An event's row as a batch works on it: a plain object rather than an ORM one, so
+    filing thousands of posts costs no ORM bookkeeping; `_write_events` stores it."""
+
+    id: str
+    title: str
+    topic: str | None
+    first_seen: datetime
+    last_seen: datetime
+    post_count: int = 0
+    source_count: int = 0
+    heat: float = 0.0
+    state: str = "open"
+    fingerprint: str | None = None
+    sources: list[str] | None = None
+    severity: str | None = None
+    watchlists: list[str] | None = None
+    spike_at: datetime | None = None
+
+
+_EVENT_COLUMNS = tuple(f.name for f in fields(EventRow))
+
+
 @dataclass
 class Touched:
     """An event that got new posts in this batch."""
 
-    event: models.Event
+    event: EventRow
     created: bool
     new_posts: list[PostRef] = field(default_factory=list)
     spike: bool = False
@@ -173,7 +211,7 @@ class ClusterResult:
 @dataclass
 class _Candidate:
     fingerprint: int
-    event: models.Event
+    event: EventRow
 
 
 class EventStore:
@@ -208,7 +246,11 @@ class EventStore:
         result.event_of.update(
             (p.post_id, event_id) for event_id, t in result.touched.items() for p in t.new_posts
         )
-        session.flush()
+        # Counts, heat and spikes are worked out in memory first, so each event row is
+        # written once per batch (one statement for all of them), never flushed per post.
+        self._update_counts(session, result.touched)
+        self._spikes(session, fresh, result.touched)
+        self._write_events(session, result.touched)
         write_rows(
             session,
             models.EventPost,
@@ -219,8 +261,6 @@ class EventStore:
             ],
         )
         self._store_fingerprints(session, new_fingerprints)
-        self._update_counts(session, result.touched)
-        self._spikes(session, fresh, result.touched)
         return result
 
     # -- clustering -------------------------------------------------------------------
@@ -246,18 +286,46 @@ class EventStore:
         )
 
     def _candidates(self, session: Session, posts: Sequence[PostRef]) -> list[_Candidate]:
+        """Stored fingerprints sharing a band with a post, with their recent events."""
         fp = models.EventFingerprint
         wanted = [{bands(p.fingerprint)[i] for p in posts} for i in range(BANDS)]
         oldest = posts[0].at - self.window
         rows = session.execute(
-            sa.select(fp.fingerprint, models.Event)
+            sa.select(fp.fingerprint, fp.event_id)
             .join(models.Event, models.Event.id == fp.event_id)
             .where(
                 sa.or_(*(getattr(fp, f"b{i}").in_(wanted[i]) for i in range(BANDS))),
                 models.Event.last_seen >= oldest,
             )
         ).all()
-        return [_Candidate(int(hex_fp, 16), event) for hex_fp, event in rows]
+        # Most rows only share a band by chance: skip them before loading their events
+        # (a post only ever joins a candidate within `max_distance` that shares a band).
+        posts_by_band: dict[tuple[int, int], list[int]] = defaultdict(list)
+        for post in posts:
+            for key in enumerate(bands(post.fingerprint)):
+                posts_by_band[key].append(post.fingerprint)
+        limit = self.clustering.max_distance
+        rows = [
+            (fingerprint, event_id)
+            for fingerprint, event_id in ((int(h, 16), e) for h, e in rows)
+            if any(
+                hamming(fingerprint, other) <= limit
+                for key in enumerate(bands(fingerprint))
+                for other in posts_by_band.get(key, ())
+            )
+        ]
+        if not rows:
+            return []
+        table = models.Event.__table__
+        events = {
+            row.id: EventRow(**row._mapping)
+            for row in session.execute(
+                sa.select(*(table.c[name] for name in _EVENT_COLUMNS)).where(
+                    table.c.id.in_({event_id for _, event_id in rows})
+                )
+            )
+        }
+        return [_Candidate(fingerprint, events[event_id]) for fingerprint, event_id in rows]
 
     def _assign(
         self, session: Session, posts: Sequence[PostRef], touched: dict[str, Touched]
@@ -275,7 +343,7 @@ class EventStore:
         for post in posts:
             match = self._nearest(post, index)
             if match is None:
-                event = self._new_event(session, post)
+                event = self._new_event(post)
                 touched[event.id] = Touched(event, created=True)
                 distance = 1  # its first fingerprint is new
             else:
@@ -289,9 +357,9 @@ class EventStore:
 
     def _nearest(
         self, post: PostRef, index: dict[tuple[int, int], list[_Candidate]]
-    ) -> tuple[models.Event, int] | None:
+    ) -> tuple[EventRow, int] | None:
         topic = self._topic_key(post.topic)
-        best: tuple[int, datetime, models.Event] | None = None
+        best: tuple[int, datetime, EventRow] | None = None
         for i, band in enumerate(bands(post.fingerprint)):
             for candidate in index.get((i, band), ()):
                 event = candidate.event
@@ -309,25 +377,18 @@ class EventStore:
                     best = (distance, event.last_seen, event)
         return (best[2], best[0]) if best else None
 
-    def _new_event(self, session: Session, post: PostRef) -> models.Event:
+    def _new_event(self, post: PostRef) -> EventRow:
         title = (post.title or post.text).strip().replace("\n", " ")
-        event = models.Event(
+        return EventRow(
             id=event_id_for(post.post_id),
             title=title[:200],
             topic=post.topic,
             first_seen=post.at,
             last_seen=post.at,
-            post_count=0,
-            source_count=0,
-            heat=0.0,
-            state="open",
             fingerprint=f"{post.fingerprint:016x}",
             sources=[],
-            severity=None,
             watchlists=[],
         )
-        session.add(event)
-        return event
 
     def _store_fingerprints(self, session: Session, new: list[tuple[str, int]]) -> None:
         """Remember new distinct texts, up to `max_fingerprints` per event."""
@@ -366,29 +427,48 @@ class EventStore:
                 event.severity = higher(event.severity, post.severity)
             hits = set(event.watchlists or []) | {w for p in posts for w in p.watchlists}
             event.watchlists = sorted(hits)
-        velocity = self._velocity(session, [t.event for t in touched.values()])
+        velocity = self._velocity(session, touched)
         for t in touched.values():
             event = t.event
             event.heat = self.rules.heat.score(
                 event.post_count, event.source_count, velocity.get(event.id, 0)
             )
 
-    def _velocity(self, session: Session, events: list[models.Event]) -> dict[str, int]:
-        """Posts of each event in the hour up to its latest post."""
-        if not events:
+    def _velocity(self, session: Session, touched: dict[str, Touched]) -> dict[str, int]:
+        """Posts of each event in the hour up to its latest post: this batch's, and the
+        stored ones of events that existed before it (a new event has none)."""
+        if not touched:
             return {}
-        ep = models.EventPost
-        latest = {e.id: e.last_seen for e in events}
-        rows = session.execute(
-            sa.select(ep.event_id, ep.at).where(
-                ep.event_id.in_(latest), ep.at >= min(latest.values()) - HOUR
-            )
-        ).all()
+        latest = {event_id: t.event.last_seen for event_id, t in touched.items()}
+        times = [(event_id, p.at) for event_id, t in touched.items() for p in t.new_posts]
+        stored = [event_id for event_id, t in touched.items() if not t.created]
+        if stored:
+            ep = models.EventPost
+            times += session.execute(
+                sa.select(ep.event_id, ep.at).where(
+                    ep.event_id.in_(stored), ep.at >= min(latest[e] for e in stored) - HOUR
+                )
+            ).all()
         counts: Counter[str] = Counter()
-        for event_id, at in rows:
+        for event_id, at in times:
             if at is not None and latest[event_id] - HOUR <= at <= latest[event_id]:
                 counts[event_id] += 1
         return counts
+
+    def _write_events(self, session: Session, touched: dict[str, Touched]) -> None:
+        """New events inserted and changed ones updated, in one upsert for the batch."""
+        write_rows(
+            session,
+            models.Event,
+            [{name: getattr(t.event, name) for name in _EVENT_COLUMNS} for t in touched.values()],
+            update=_EVENT_CHANGES,
+        )
+        # The upsert bypasses the session: an Event object a caller holds reloads.
+        mapper = sa.inspect(models.Event)
+        for event_id in touched:
+            held = session.identity_map.get(mapper.identity_key_from_primary_key((event_id,)))
+            if held is not None:
+                session.expire(held)
 
     def _spikes(
         self, session: Session, posts: Sequence[PostRef], touched: dict[str, Touched]

@@ -40,13 +40,14 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, make_transient_to_detached
 
 from pipeline import messages
 from pipeline.storage import models
 from pipeline.storage.repository import write_rows_returning
 from responders import metrics
 from responders.deadlines import DeadlineCalculator
+from responders.events import EventRow
 
 ACTIONS = (
     "acknowledge",
@@ -682,7 +683,7 @@ def record_crawled_reply_change(
 class RaiseSpec:
     """What the rules and routing decided for one (event, department)."""
 
-    event: models.Event
+    event: models.Event | EventRow
     department_id: str
     role: str  # 'lead' | 'co'
     severity: str
@@ -731,6 +732,12 @@ class StageLog:
     def __init__(self) -> None:
         self._rows: list[dict[str, Any]] = []
         self._pending: list[tuple[models.Alert, str, str]] = []
+        self._new: list[models.Alert] = []
+
+    def created(self, alert: models.Alert) -> None:
+        """A new alert: `write` inserts it with the batch's others in one statement (an
+        ORM flush of thousands of new objects costs several times as much)."""
+        self._new.append(alert)
 
     def add(
         self,
@@ -758,9 +765,11 @@ class StageLog:
         self._pending.append((alert, kind, event_key))
 
     def write(self, session: Session) -> list[Change]:
-        """Flush the alerts, append the rows; the changes to publish, in order."""
+        """Insert the new alerts, flush the changed ones, append the rows; the changes to
+        publish, in order."""
         if not self._rows:
             return []
+        self._insert_new(session)
         session.flush()
         written = write_rows_returning(
             session,
@@ -778,6 +787,23 @@ class StageLog:
         ]
         self._rows, self._pending = [], []
         return changes
+
+    def _insert_new(self, session: Session) -> None:
+        """Insert the new alerts (a plain INSERT: a duplicate fails as an ORM flush would),
+        then attach them to the session as loaded, so later changes flush as updates."""
+        if not self._new:
+            return
+        table = models.Alert.__table__
+        columns = set(table.c.keys())
+        alerts = sorted(self._new, key=lambda a: a.id)
+        session.execute(
+            sa.insert(table),
+            [{k: v for k, v in sa.inspect(a).dict.items() if k in columns} for a in alerts],
+        )
+        for alert in alerts:
+            make_transient_to_detached(alert)
+            session.add(alert)
+        self._new = []
 
 
 def raise_or_update(
@@ -800,7 +826,8 @@ def raise_or_update(
     `reopen_min_new_posts` posts since closing, or spiked, is reopened (flare-up); a
     dismissed one is left alone: press judged it a false alarm. Heat is kept current
     without a log row or message. Returns the alert if it was raised or changed (its
-    audit row is in `log`; `log.write` gives the change to publish), else None."""
+    audit row is in `log`; `log.write` stores a new alert with the batch's others and
+    gives the change to publish), else None."""
     alert = find_alert(existing, spec.event.id, spec.department_id)
     if alert is None:
         key = dedup_key(spec.event.id, spec.department_id)
@@ -848,7 +875,7 @@ def _create(
         transfer_rejections=0,
         reopened_count=0,
     )
-    session.add(alert)
+    log.created(alert)
     detail = {"severity": spec.severity, "role": spec.role, "reasons": spec.reasons}
     log.add(alert, "raise", None, detail, at=now, event_key=f"raise:{alert.id}", kind="created")
     return alert

@@ -72,16 +72,26 @@ class ResponderStage(ConsumerStage[ClassifiedPost]):
         refs = [self.post_ref(m) for m in batch.values()]
         now = now_utc()
         with self.ctx.sessions.begin() as session:
-            upsert_posts(session, [post_row(m.post) for m in batch.values()])
+            stored = set(
+                session.scalars(sa.select(models.Post.id).where(models.Post.id.in_(list(batch))))
+            )
+            # Usually all stored already (persist and the classifier store them first).
+            upsert_posts(
+                session, [post_row(m.post) for m in batch.values() if m.post.id not in stored]
+            )
             result = self.events.add(session, refs)
             existing = self._existing(session, {*result.touched, *result.replayed})
             changes = self._raise(session, result, batch, existing, now)
             changes += self._replies(session, result, batch, existing)
-            changes += self._republish(session, result.replayed - set(result.touched), existing)
+            replayed = result.replayed - set(result.touched)
+            changes += self._republish(session, replayed, existing)
+            sources = _sources(session, result, replayed)
             return [
                 Outgoing(
                     TOPIC_ALERTS,
-                    queue.alert_message(c.alert, c.kind, c.change_id),
+                    queue.alert_message(
+                        c.alert, c.kind, c.change_id, sources.get(c.alert.event_id or "", [])
+                    ),
                     key=c.alert.department_id,
                 )
                 for c in _latest_per_change(changes)
@@ -250,6 +260,20 @@ class ResponderStage(ConsumerStage[ClassifiedPost]):
             )
             for alert_id, log_id, action in rows
         ]
+
+
+def _sources(session: Session, result: ClusterResult, replayed: set[str]) -> dict[str, list[str]]:
+    """Each event's sources for the alert messages: in memory for the events this batch
+    touched, one query for replayed ones (not a lazy load per alert)."""
+    sources = {event_id: list(t.event.sources or []) for event_id, t in result.touched.items()}
+    if replayed:
+        rows = session.execute(
+            sa.select(models.Event.id, models.Event.sources).where(
+                models.Event.id.in_(sorted(replayed))
+            )
+        )
+        sources.update((event_id, list(value or [])) for event_id, value in rows)
+    return sources
 
 
 def _latest_per_change(changes: list[queue.Change]) -> list[queue.Change]:
