@@ -3,6 +3,7 @@ response, press conference, re-notification; done once each, whatever restarts."
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from pipeline.config import load_file
 from pipeline.storage import models
-from pipeline.storage.db import session_factory
+from pipeline.storage.db import make_engine, session_factory
 from pipeline.storage.models import Report
 from responders.escalation import (
     ESCALATIONS,
@@ -29,7 +30,7 @@ from responders.escalation import (
 from responders.notify.config import NotifyFile
 from responders.notify.dispatch import Dispatcher
 from responders.notify.message import Labels
-from tests.responders.conftest import CONFIG, T0, Clock
+from tests.responders.conftest import CONFIG, T0, Clock, migrated_engine
 
 HOOK = {"channel": "webhook", "url": "https://hooks.example.cn/y", "secret_env": "YUQING_HOOK"}
 NOTIFY = NotifyFile.model_validate(
@@ -56,6 +57,23 @@ NOTIFY = NotifyFile.model_validate(
     }
 )
 REPO_ESCALATION = load_file(CONFIG, "escalation.yaml", EscalationFile)
+
+
+@pytest.fixture
+def engine(request: pytest.FixtureRequest, sqlite_url: str) -> Iterator[Engine]:
+    """SQLite, or PostgreSQL for the tests marked `ON_BOTH` (row locks and the audit
+    key's uniqueness are what keep two schedulers from escalating twice there)."""
+    if getattr(request, "param", "sqlite") == "postgres":
+        engine = migrated_engine(request.getfixturevalue("pg_schema_url"))
+    else:
+        engine = make_engine(sqlite_url)
+    yield engine
+    engine.dispose()
+
+
+ON_BOTH = pytest.mark.parametrize(
+    "engine", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
+)
 
 
 @pytest.fixture
@@ -106,6 +124,7 @@ def notes(sessions: sessionmaker[Session]) -> list[tuple[str, str]]:
         return [(row.kind, row.target) for row in rows]
 
 
+@ON_BOTH
 def test_a_critical_alert_across_a_day(
     escalator: Escalator, sessions: sessionmaker[Session], make_alert, clock: Clock
 ) -> None:
@@ -181,6 +200,7 @@ def test_the_overdue_payload_says_so(
     assert late.payload["subject"].startswith("【回应超时，已报领导】[较大]")
 
 
+@ON_BOTH
 def test_a_restart_misses_nothing_and_repeats_nothing(
     sessions: sessionmaker[Session], labels: Labels, make_alert, clock: Clock
 ) -> None:
@@ -204,6 +224,7 @@ def test_a_restart_misses_nothing_and_repeats_nothing(
         assert session.get(models.Alert, low.id).overdue is False
 
 
+@ON_BOTH
 def test_two_schedulers_escalate_once(
     escalator: Escalator,
     sessions: sessionmaker[Session],
@@ -220,6 +241,7 @@ def test_two_schedulers_escalate_once(
     assert notes(sessions) == [("ack_late", "dept"), ("ack_late", "press")]
 
 
+@ON_BOTH
 def test_an_ack_between_scan_and_escalation_stops_it(
     escalator: Escalator, sessions: sessionmaker[Session], make_alert, clock: Clock
 ) -> None:
