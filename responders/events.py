@@ -47,7 +47,7 @@ from scipy import sparse
 from sqlalchemy.orm import Session
 
 from pipeline.storage import models
-from pipeline.storage.repository import _insert, write_rows
+from pipeline.storage.repository import upsert_insert, write_rows
 from responders.rules import AlertRulesFile, higher
 
 #: Bits per band: six bands, so two hashes within Hamming distance 5 share one.
@@ -475,7 +475,7 @@ class EventStore:
     ) -> None:
         per_hour = Counter((p.topic or "", hour_of(p.at)) for p in posts)
         table = models.TopicHour.__table__
-        insert = _insert(session, table)  # type: ignore[arg-type]
+        insert = upsert_insert(session, table)  # type: ignore[arg-type]
         session.execute(
             insert.on_conflict_do_update(
                 index_elements=["topic", "hour"],

@@ -105,7 +105,7 @@ def _plan(
     conflict = list(conflict or (column.name for column in table.primary_key.columns))
     batch = _prepare(table, rows, conflict, keep_last=bool(update), keep_order=keep_order)
 
-    insert = _insert(session, table)
+    insert = upsert_insert(session, table)
     if update:
         excluded = insert.excluded
         statement = insert.on_conflict_do_update(
@@ -124,7 +124,7 @@ def _plan(
     return statement, list(groups.values())
 
 
-def _insert(session: Session, table: sa.Table) -> sqlite.Insert | postgresql.Insert:
+def upsert_insert(session: Session, table: sa.Table) -> sqlite.Insert | postgresql.Insert:
     """The `INSERT` construct of the session's dialect, which knows `ON CONFLICT`."""
     dialect = session.get_bind().dialect.name
     if dialect == "sqlite":

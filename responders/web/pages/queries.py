@@ -9,7 +9,7 @@ weekly report with its percentiles and trends is the report module's.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -25,6 +25,7 @@ from pipeline.storage.models import (
     CrawlSource,
 )
 from responders import queue
+from responders.reports.weekly import IsoWeek
 from responders.web.alerts import alert_filters
 from responders.web.auth import Principal
 
@@ -200,11 +201,9 @@ def source_ids(session: Session) -> list[str]:
 
 
 def week_start(now: datetime, tz: ZoneInfo) -> datetime:
-    """Monday 00:00 (local) of `now`'s week."""
-    local = now.astimezone(tz)
-    return (local - timedelta(days=local.weekday())).replace(
-        hour=0, minute=0, second=0, microsecond=0
-    )
+    """Monday 00:00 (local) of `now`'s week: the weekly report's week, so the overview
+    and the report count the same days."""
+    return IsoWeek.containing(now, tz).window(tz).start
 
 
 @dataclass
