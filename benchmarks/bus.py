@@ -13,12 +13,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import tempfile
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+# The repository first: this folder's pipeline.py would shadow the pipeline package.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pipeline.bus.base import Bus
 from pipeline.bus.tansu import tansu_broker

@@ -17,8 +17,12 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import sys
 import time
 from pathlib import Path
+
+# The repository first: this folder's pipeline.py would shadow the pipeline package.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from classifiers.classify import Classifier, Doc
 from classifiers.text import prepare

@@ -21,6 +21,9 @@ import tempfile
 import time
 from pathlib import Path
 
+# The repository first: this folder's pipeline.py would shadow the pipeline package.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 import yaml
 
 from crawlers.sample_site import SampleSite, sample_sources, serve

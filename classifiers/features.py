@@ -13,7 +13,15 @@ from itertools import chain, repeat
 
 import numpy as np
 
-__all__ = ["SHARED_TOKENS", "TokenIds", "TokenIndex", "Tokens", "token_ids", "top_per_doc"]
+__all__ = [
+    "SHARED_TOKENS",
+    "TokenIds",
+    "TokenIndex",
+    "Tokens",
+    "known_features",
+    "token_ids",
+    "top_per_doc",
+]
 
 
 class TokenIndex:
@@ -86,6 +94,26 @@ def token_ids(tokens: Tokens, index: TokenIndex | None = None) -> TokenIds:
             return tokens
         raise ValueError("token ids from another index or an older generation: look up again")
     return index.lookup(tokens)
+
+
+def known_features(
+    groups: Sequence[Sequence[str]], vocab: dict[str, int]
+) -> tuple[np.ndarray, np.ndarray]:
+    """(indptr, ids): the ids of the features of each group that `vocab` knows, in order
+    (group i's are ``ids[indptr[i]:indptr[i+1]]``; repeats kept).
+
+    How a model turns the tokens it has not met yet into feature rows, all of a batch at
+    once: the lookups run in C (`np.fromiter` over `map`), where a comprehension per
+    token cost ~10 µs a token and a model.
+    """
+    lens = np.fromiter(map(len, groups), dtype=np.int64, count=len(groups))
+    flat = list(chain.from_iterable(groups))
+    ids = np.fromiter(map(vocab.get, flat, repeat(-1)), dtype=np.int64, count=len(flat))
+    known = ids >= 0
+    owner = np.repeat(np.arange(len(groups)), lens)[known]
+    indptr = np.zeros(len(groups) + 1, dtype=np.int64)
+    np.cumsum(np.bincount(owner, minlength=len(groups)), out=indptr[1:])
+    return indptr, ids[known]
 
 
 def top_per_doc(doc: np.ndarray, value: np.ndarray, k: int) -> np.ndarray:

@@ -55,7 +55,9 @@ class ClassifierStage(ConsumerStage[Post]):
         posts = list(
             {i.message.id: prepare_post(i.message.pseudonymise(salt)) for i in items}.values()
         )
-        results = self.classifier.classify([Doc(p.id, p.title, p.text, p.source) for p in posts])
+        results = self.classifier.classify(
+            [Doc(p.id, p.title, p.text, p.source) for p in posts], cleaned=True
+        )
         with self.ctx.sessions.begin() as session:
             upsert_posts(session, [post_row(p) for p in posts])
             upsert_classifications(session, [r.model_dump() for r in results])

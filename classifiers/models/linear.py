@@ -37,6 +37,7 @@ import json
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,7 @@ from classifiers.features import (
     TokenIds,
     TokenIndex,
     Tokens,
+    known_features,
     token_ids,
     top_per_doc,
 )
@@ -77,18 +79,22 @@ TRUSTED_TYPES: list[str] = []
 # ---------------------------------------------------------------------- features ------
 
 
-def token_features(token: str, max_ngram: int = 3) -> list[str]:
-    """The token and the character n-grams inside it (n = 1 .. min(max_ngram, len-1))."""
+@lru_cache(maxsize=8192)
+def token_features(token: str, max_ngram: int = 3) -> tuple[str, ...]:
+    """The token and the character n-grams inside it (n = 1 .. min(max_ngram, len-1)).
+
+    Cached: the models meet a new token one after the other within a batch, and this
+    is most of what a new token costs them."""
     out = [token]
     n = len(token)
     for k in range(1, min(max_ngram, n - 1) + 1):
         out.extend(token[i : i + k] for i in range(n - k + 1))
-    return out
+    return tuple(out)
 
 
 def _skip(token: str, stopwords: frozenset[str]) -> bool:
     """No features for stopwords and for tokens without a letter (numbers, symbols)."""
-    return token in stopwords or not any(ch.isalpha() for ch in token)
+    return token in stopwords or not any(map(str.isalpha, token))
 
 
 def default_stopwords() -> frozenset[str]:
@@ -227,19 +233,13 @@ class SubwordLinear:
             self._rows, self._filled = rows, filled
         if len(tids.ids) and not self._filled[tids.ids].all():
             new = np.unique(tids.ids[~self._filled[tids.ids]])
-            vocab, stop, n = self.vocab, self.stopwords, self.max_ngram
-            cols: list[int] = []
-            ptr = [0]
-            for t in new.tolist():
-                token = words[t]
-                if not _skip(token, stop):
-                    cols.extend(
-                        i for f in token_features(token, n) if (i := vocab.get(f)) is not None
-                    )
-                ptr.append(len(cols))
-            idx = np.asarray(cols, dtype=np.int64)
+            stop, n = self.stopwords, self.max_ngram
+            groups = [
+                () if _skip(token, stop) else token_features(token, n)
+                for token in map(words.__getitem__, new.tolist())
+            ]
+            ptr_a, idx = known_features(groups, self.vocab)
             w = self.idf[idx]
-            ptr_a = np.asarray(ptr, dtype=np.int64)
             x = sp.csr_matrix((w, idx, ptr_a), shape=(len(new), len(self.features)))
             self._rows[new, :-1] = (x @ self.coef) * self.scale
             # squared idf per feature *occurrence* (a repeated n-gram counts twice)

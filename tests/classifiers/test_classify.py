@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from classifiers.classify import Classifier, Doc
+from pipeline.messages import Post
 
 # The whole classification needs the shipped sentiment model (issue 3, in progress);
 # these run as soon as `classifiers/models/sentiment.py` and the artifacts exist.
@@ -65,3 +66,31 @@ def test_output_is_aligned_and_versioned(classifier: Classifier) -> None:
     for r in results:
         assert 0 <= r.relevance_score <= 1 and 0 <= r.sentiment_score <= 1
         assert r.departments and all(0 <= d.score <= 1 for d in r.departments)
+
+
+def test_cleaned_posts_classify_as_raw_ones(classifier: Classifier) -> None:
+    """The stage passes posts `pipeline.textprep` already cleaned and masked and skips
+    cleaning them again: the result must be what cleaning raw text gives."""
+    from pipeline.textprep import prepare_post
+    from tests.classifiers.test_text import CARD_16, ID_X
+
+    raw = [
+        ("咨询小学入学招生", "<p>孩子明年上小学，想问入学登记什么时候开始？</p>电话13812345678"),
+        (None, "工地夜里施工，扬尘很大，噪声吵得睡不好！！＠张三 https://t.cn/abc 😀"),
+        ("某小区发生火灾 致2人死亡", "某小区发生火灾 致2人死亡\n凌晨起火，造成2人死亡。"),
+        ("標題：佔道經營", f"聯繫 a@b.com 身份证{ID_X} 卡号{CARD_16} 京A·12345 (010)12345678"),
+        ("", "本帖最后由 a 于 2018-5-26 11:27 编辑 占道经营严重"),
+    ]
+    posts = [
+        prepare_post(Post(source="t", url=f"https://bbs.example.cn/{i}", title=t, text=x))
+        for i, (t, x) in enumerate(raw)
+    ]
+    raw_docs = [Doc(str(i), t, x, "t") for i, (t, x) in enumerate(raw)]
+    clean_docs = [Doc(str(i), p.title, p.text, "t") for i, p in enumerate(posts)]
+
+    def comparable(results: list) -> list[dict]:  # type: ignore[type-arg]
+        return [r.model_dump(exclude={"classified_at"}) for r in results]
+
+    assert comparable(classifier.classify(clean_docs, cleaned=True)) == comparable(
+        classifier.classify(raw_docs)
+    )

@@ -58,10 +58,10 @@ def model(toy: tuple[list[str], list[list[str]], list[int]]) -> RelevanceModel:
 
 
 def test_token_features_are_the_word_and_its_inner_ngrams() -> None:
-    assert token_features("扬") == ["扬"]
-    assert token_features("扬尘") == ["扬尘", "扬", "尘"]
-    grams = ["黑臭", "臭水", "水体", "黑臭水", "臭水体"]
-    assert token_features("黑臭水体") == ["黑臭水体", *"黑臭水体", *grams]
+    assert token_features("扬") == ("扬",)
+    assert token_features("扬尘") == ("扬尘", "扬", "尘")
+    grams = ("黑臭", "臭水", "水体", "黑臭水", "臭水体")
+    assert token_features("黑臭水体") == ("黑臭水体", *"黑臭水体", *grams)
 
 
 def test_token_table_reproduces_the_training_matrix(tokenizer: Tokenizer) -> None:
