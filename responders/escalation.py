@@ -39,17 +39,20 @@ from prometheus_client import Counter
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from sqlalchemy.orm import Session, sessionmaker
 
+from pipeline import messages
 from pipeline.config import load_file
 from pipeline.messages import now_utc
 from pipeline.runner import PeriodicStage, StageContext
 from pipeline.settings import Settings
 from pipeline.storage.models import OPEN_ALERT_STATES, Alert, AlertLogEntry
 from pipeline.storage.repository import append_audit
+from responders import queue
 from responders.durations import Duration, parse
 from responders.notify import log
 from responders.notify.config import load_notify
 from responders.notify.dispatch import Dispatcher
 from responders.notify.message import AlertFacts, Labels
+from responders.publish import Publisher
 from responders.reports.archive import WeeklyReportHook
 
 logger = logging.getLogger(__name__)
@@ -60,6 +63,10 @@ KEY_CHUNK = 500
 
 ESCALATIONS = Counter(
     "yuqing_escalations_total", "Escalations done by the scheduler, by kind.", ["kind"]
+)
+PUBLISH_FAILURES = Counter(
+    "yuqing_scheduler_publish_failures_total",
+    "Overdue marks committed but not published to the `alerts` topic.",
 )
 
 _PERCENT = re.compile(r"^(\d+(?:\.\d+)?)\s*%$")
@@ -171,7 +178,11 @@ def due_escalations(alert: Alert, rule: SeverityEscalation, now: datetime) -> li
 
 
 class Escalator:
-    """Finds and performs due escalations; `clock` is injectable for tests."""
+    """Finds and performs due escalations; `clock` is injectable for tests.
+
+    The overdue mark changes the alert, so it is also published on `alerts` (after the
+    commit, like a queue action of the web app) when a `publisher` is given.
+    """
 
     def __init__(
         self,
@@ -180,11 +191,13 @@ class Escalator:
         dispatcher: Dispatcher,
         *,
         clock: Callable[[], datetime] = now_utc,
+        publisher: Publisher | None = None,
     ):
         self.sessions = sessions
         self.config = config
         self.dispatcher = dispatcher
         self.clock = clock
+        self.publisher = publisher
 
     def run_once(self) -> list[Escalation]:
         """Do every escalation due now and not done yet; returns those done here."""
@@ -203,6 +216,7 @@ class Escalator:
         """The audit entry, the notifications and the overdue mark, all or nothing; on
         the alert as it is now (locked on PostgreSQL), in case it moved since the scan."""
         kind = escalation.kind
+        change: messages.Alert | None = None
         with self.sessions.begin() as session:
             alert = session.scalars(
                 sa.select(Alert).where(Alert.id == escalation.alert_id).with_for_update()
@@ -226,8 +240,12 @@ class Escalator:
             ):
                 return False  # another scheduler did it first
             if kind == "response_late":
-                session.execute(sa.update(Alert).where(Alert.id == alert.id).values(overdue=True))
+                alert.overdue = True
+                session.flush()
+                change = queue.change_message(session, alert)
             log.enqueue(session, rows, now)
+        if change is not None and self.publisher is not None:
+            self.publisher.publish(change, change.department)
         ESCALATIONS.labels(kind).inc()
         logger.info(
             "alert %s: %s (due %s), notified %d", alert.id, kind, escalation.due_at, len(rows)
@@ -263,9 +281,14 @@ class SchedulerStage(PeriodicStage):
         config = load_escalation(ctx.settings)
         self.interval = config.check_every.total_seconds()
         dispatcher = Dispatcher(load_notify(ctx.settings), Labels.load(ctx.settings))
-        self.escalator = Escalator(ctx.sessions, config, dispatcher)
+        self.publisher = Publisher(ctx.bus, PUBLISH_FAILURES)
+        self.escalator = Escalator(ctx.sessions, config, dispatcher, publisher=self.publisher)
         self.reports = WeeklyReportHook.from_settings(ctx.settings, ctx.sessions)
 
     def tick(self) -> None:
         self.escalator.run_once()
         self.reports.tick()
+
+    def close(self) -> None:
+        self.publisher.close()
+        super().close()

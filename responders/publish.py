@@ -1,9 +1,10 @@
-"""Publishing alert changes made through the API to the `alerts` topic (for notifiers).
+"""Publishing committed alert changes to the `alerts` topic (for notifiers and others).
 
-The change is committed first: the database is the record, and the event stream of the
-web app reads it from there. Publishing comes after the commit; a broker that is away
-then costs a notification, not the change, and is logged and counted
-(`yuqing_web_publish_failures_total`) for the operator.
+Used where a change is made outside the responder stage's consume-produce loop: the web
+app's queue actions and the scheduler's overdue mark. The change is committed first: the
+database is the record, and the web app's event stream reads it from there. Publishing
+comes after the commit; a broker that is away then costs a message, not the change, and
+is logged and counted (the caller's `failures` counter) for the operator.
 """
 
 from __future__ import annotations
@@ -11,18 +12,20 @@ from __future__ import annotations
 import logging
 import threading
 
+from prometheus_client import Counter
+
 from pipeline.bus import Bus, Producer
 from pipeline.messages import TOPIC_ALERTS, Message
-from responders.web import metrics
 
 log = logging.getLogger(__name__)
 
 
 class Publisher:
-    """One producer for the whole app, shared by the request threads under a lock."""
+    """One producer per process, shared by its threads under a lock."""
 
-    def __init__(self, bus: Bus | None):
+    def __init__(self, bus: Bus | None, failures: Counter):
         self.bus = bus
+        self.failures = failures
         self._producer: Producer | None = None
         self._lock = threading.Lock()
 
@@ -36,7 +39,7 @@ class Publisher:
                 self._producer.publish(TOPIC_ALERTS, message.to_json(), key.encode())
                 self._producer.flush()
         except Exception:
-            metrics.PUBLISH_FAILURES.inc()
+            self.failures.inc()
             log.exception("could not publish an alert change to %s", TOPIC_ALERTS)
 
     def close(self) -> None:

@@ -21,9 +21,9 @@ from pipeline.bus import Bus
 from pipeline.settings import Settings
 from pipeline.storage.db import make_engine, session_factory
 from responders.deadlines import DeadlineCalculator, load_calculator
+from responders.publish import Publisher
 from responders.web import metrics, pages
 from responders.web.accounts import AccountError
-from responders.web.publish import Publisher
 
 DOCS_PATHS = ("/api/docs", "/api/openapi.json")
 
@@ -112,7 +112,11 @@ def create_app(
     owns_engine = engine is None
     engine = engine or make_engine(settings.resolved_database_url)
     state = WebState(
-        settings, engine, session_factory(engine), Publisher(bus), owns_engine=owns_engine
+        settings,
+        engine,
+        session_factory(engine),
+        Publisher(bus, metrics.PUBLISH_FAILURES),
+        owns_engine=owns_engine,
     )
 
     @asynccontextmanager

@@ -14,12 +14,16 @@ from pydantic import ValidationError
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from pipeline.bus.local import LocalBus
 from pipeline.config import load_file
+from pipeline.messages import TOPIC_ALERTS
+from pipeline.messages import Alert as AlertMessage
 from pipeline.storage import models
 from pipeline.storage.db import make_engine, session_factory
 from pipeline.storage.models import Report
 from responders.escalation import (
     ESCALATIONS,
+    PUBLISH_FAILURES,
     Escalation,
     EscalationFile,
     Escalator,
@@ -30,6 +34,7 @@ from responders.escalation import (
 from responders.notify.config import NotifyFile
 from responders.notify.dispatch import Dispatcher
 from responders.notify.message import Labels
+from responders.publish import Publisher
 from tests.responders.conftest import CONFIG, T0, Clock, migrated_engine
 
 HOOK = {"channel": "webhook", "url": "https://hooks.example.cn/y", "secret_env": "YUQING_HOOK"}
@@ -198,6 +203,43 @@ def test_the_overdue_payload_says_so(
     assert late.payload["alert"]["overdue"] is True
     assert "（已超期）" in dict(late.payload["facts"])["状态"]
     assert late.payload["subject"].startswith("【回应超时，已报领导】[较大]")
+
+
+def test_the_overdue_mark_is_published_on_alerts(
+    sessions: sessionmaker[Session], labels: Labels, make_alert, clock: Clock, tmp_path: Path
+) -> None:
+    """Notifiers and other consumers of `alerts` learn of the overdue mark like of any
+    queue action: after the commit, keyed by department, with the audit row's change id.
+    Reminders change nothing on the alert and publish nothing."""
+    bus = LocalBus(tmp_path / "bus.sqlite3")
+    bus.create_topics({TOPIC_ALERTS: 1})
+    publisher = Publisher(bus, PUBLISH_FAILURES)
+    alert = make_alert(severity="high")
+    escalator = Escalator(
+        sessions, REPO_ESCALATION, Dispatcher(NOTIFY, labels), clock=clock, publisher=publisher
+    )
+    try:
+        at(clock, hours=3)
+        assert escalator.run_once()  # the ack reminder and the late ack: no change
+        at(clock, hours=25)
+        assert "response_late" in kinds(escalator.run_once())
+        publisher.close()
+        with bus.consumer([TOPIC_ALERTS], "test") as consumer:
+            records = consumer.poll(10, 5.0)
+    finally:
+        bus.close()
+    assert len(records) == 1
+    message = AlertMessage.from_json(records[0].value)
+    assert (message.id, message.change, message.overdue) == (alert.id, "changed", True)
+    assert records[0].key == alert.department_id.encode()
+    with sessions() as session:
+        entry = session.scalars(
+            sa.select(models.AlertLogEntry).where(
+                models.AlertLogEntry.alert_id == alert.id,
+                models.AlertLogEntry.action == "response_late",
+            )
+        ).one()
+    assert message.change_id == f"{alert.id}:{entry.id}"
 
 
 @ON_BOTH
