@@ -295,6 +295,23 @@ class DeadlineCalculator:
             day = self.calendar.next_working_day(day)
         return self._at(day, begin.time())
 
+    def counts_office_time(self, severity: str, deadline: str) -> bool:
+        """Whether `deadline` (`ack`, `response`, `press_conference`) of `severity` is
+        counted on the working clock (office hours of working days)."""
+        rule = self.sla.severities.get(severity)  # type: ignore[call-overload]
+        found = getattr(rule, deadline, None) if rule is not None else None
+        return found is not None and found.clock == "working"
+
+    def office_time_between(self, start: dt.datetime, end: dt.datetime) -> dt.timedelta:
+        """Office time from `start` to `end` (zero when `end` comes first)."""
+        total = dt.timedelta(0)
+        at = self._counting_start(start)
+        while at < end:
+            closing = self._at(at.date(), self.sla.office_hours.end)
+            total += min(closing, end) - at
+            at = self.next_opening(closing)
+        return total
+
     def add_office_time(self, start: dt.datetime, span: dt.timedelta) -> dt.datetime:
         """`span` of office time (working clock with hours or minutes) from `start`."""
         at = self._counting_start(start)

@@ -47,6 +47,7 @@ from pipeline.settings import Settings
 from pipeline.storage.models import OPEN_ALERT_STATES, Alert, AlertLogEntry
 from pipeline.storage.repository import append_audit
 from responders import queue
+from responders.deadlines import DeadlineCalculator, load_calculator
 from responders.durations import Duration, parse
 from responders.notify import log
 from responders.notify.config import load_notify
@@ -74,18 +75,27 @@ _PERCENT = re.compile(r"^(\d+(?:\.\d+)?)\s*%$")
 
 class Lead(BaseModel):
     """How long before a deadline its reminder goes: a share of the alert's window
-    (raised → due), or a fixed duration."""
+    (raised → due), or a fixed duration.
+
+    For a deadline counted on the working clock (`sla.yaml` `clock: working`), both are
+    office time, given `office`: a one-working-day ack raised on Friday afternoon is
+    reminded on Monday afternoon, not on Sunday night as calendar time would have it.
+    """
 
     model_config = ConfigDict(frozen=True)
 
     share: float | None = None
     span: timedelta | None = None
 
-    def reminder_at(self, raised: datetime, due: datetime) -> datetime:
-        if self.share is not None:
-            return due - (due - raised) * self.share
-        assert self.span is not None
-        return due - self.span
+    def reminder_at(
+        self, raised: datetime, due: datetime, office: DeadlineCalculator | None = None
+    ) -> datetime:
+        window = due - raised if office is None else office.office_time_between(raised, due)
+        lead = window * self.share if self.share is not None else self.span
+        assert lead is not None
+        if office is None:
+            return due - lead
+        return office.add_office_time(raised, max(window - lead, timedelta(0)))
 
 
 def _lead(value: object) -> Lead | None:
@@ -145,8 +155,16 @@ class Escalation:
         return f"escalation:{self.alert_id}:{self.kind}:{self.due_at.astimezone(UTC).isoformat()}"
 
 
-def due_escalations(alert: Alert, rule: SeverityEscalation, now: datetime) -> list[Escalation]:
-    """Escalations of `alert` due at `now` (done or not: the audit log knows)."""
+def due_escalations(
+    alert: Alert,
+    rule: SeverityEscalation,
+    now: datetime,
+    deadlines: DeadlineCalculator | None = None,
+) -> list[Escalation]:
+    """Escalations of `alert` due at `now` (done or not: the audit log knows).
+
+    With `deadlines`, reminders of working-clock deadlines are placed in office time
+    (see `Lead`); without, in calendar time."""
     found: list[Escalation] = []
     # Due times count from the start of the current round (creation or last reopen).
     raised = alert.raised_at or alert.created_at
@@ -156,7 +174,16 @@ def due_escalations(alert: Alert, rule: SeverityEscalation, now: datetime) -> li
             return
         if now >= due:
             found.append(Escalation(alert.id, f"{prefix}_late", due))
-        elif rule.reminder_lead and now >= rule.reminder_lead.reminder_at(raised, due):
+            return
+        lead = rule.reminder_lead
+        if lead is None:
+            return
+        office = (
+            deadlines
+            if deadlines is not None and deadlines.counts_office_time(alert.severity, prefix)
+            else None
+        )
+        if now >= lead.reminder_at(raised, due, office):
             found.append(Escalation(alert.id, f"{prefix}_reminder", due))
 
     open_ = alert.state in OPEN_ALERT_STATES
@@ -192,23 +219,24 @@ class Escalator:
         *,
         clock: Callable[[], datetime] = now_utc,
         publisher: Publisher | None = None,
+        deadlines: DeadlineCalculator | None = None,
     ):
         self.sessions = sessions
         self.config = config
         self.dispatcher = dispatcher
         self.clock = clock
         self.publisher = publisher
+        self.deadlines = deadlines
+
+    def _due(self, alert: Alert, now: datetime) -> list[Escalation]:
+        return due_escalations(alert, self.config.rule(alert.severity), now, self.deadlines)
 
     def run_once(self) -> list[Escalation]:
         """Do every escalation due now and not done yet; returns those done here."""
         now = self.clock()
         with self.sessions.begin() as session:
             alerts = session.scalars(sa.select(Alert).where(Alert.state.in_(OPEN_ALERT_STATES)))
-            due = [
-                escalation
-                for alert in alerts
-                for escalation in due_escalations(alert, self.config.rule(alert.severity), now)
-            ]
+            due = [escalation for alert in alerts for escalation in self._due(alert, now)]
             done = _logged(session, [e.event_key for e in due])
         return [e for e in due if e.event_key not in done and self._perform(e, now)]
 
@@ -221,7 +249,7 @@ class Escalator:
             alert = session.scalars(
                 sa.select(Alert).where(Alert.id == escalation.alert_id).with_for_update()
             ).one()
-            if escalation not in due_escalations(alert, self.config.rule(alert.severity), now):
+            if escalation not in self._due(alert, now):
                 return False  # acknowledged or answered meanwhile
             facts = AlertFacts.of_row(alert)
             if kind == "response_late":
@@ -282,7 +310,13 @@ class SchedulerStage(PeriodicStage):
         self.interval = config.check_every.total_seconds()
         dispatcher = Dispatcher(load_notify(ctx.settings), Labels.load(ctx.settings))
         self.publisher = Publisher(ctx.bus, PUBLISH_FAILURES)
-        self.escalator = Escalator(ctx.sessions, config, dispatcher, publisher=self.publisher)
+        self.escalator = Escalator(
+            ctx.sessions,
+            config,
+            dispatcher,
+            publisher=self.publisher,
+            deadlines=load_calculator(ctx.settings),
+        )
         self.reports = WeeklyReportHook.from_settings(ctx.settings, ctx.sessions)
 
     def tick(self) -> None:

@@ -338,3 +338,38 @@ def test_fractional_working_days_are_rejected() -> None:
     with pytest.raises(ValidationError, match="whole number"):
         Deadline(within="1.5d", clock="working")
     assert Deadline(within="1.5d", clock="calendar").calendar_delta() == dt.timedelta(hours=36)
+
+
+@pytest.mark.parametrize(
+    "start",
+    ["2026-11-13T16:00", "2026-11-14T11:00", "2026-09-30T17:00", "2026-02-13T20:00"],
+)
+@pytest.mark.parametrize("hours", [0.5, 2, 9, 13.25, 45])
+def test_office_time_between_undoes_adding_it(
+    calculator: DeadlineCalculator, start: str, hours: float
+) -> None:
+    """Across a weekend, National Day and Spring Festival (with their make-up days)."""
+    span = dt.timedelta(hours=hours)
+    assert (
+        calculator.office_time_between(at(start), calculator.add_office_time(at(start), span))
+        == span
+    )
+
+
+def test_office_time_between(calculator: DeadlineCalculator) -> None:
+    # Fri 17:00 to Mon 17:00: one hour on Friday, eight on Monday.
+    assert calculator.office_time_between(
+        at("2026-11-20T17:00"), at("2026-11-23T17:00")
+    ) == dt.timedelta(hours=9)
+    # Within a weekend, or backwards: none.
+    assert calculator.office_time_between(
+        at("2026-11-21T10:00"), at("2026-11-22T10:00")
+    ) == dt.timedelta(0)
+    assert calculator.office_time_between(
+        at("2026-11-23T17:00"), at("2026-11-20T17:00")
+    ) == dt.timedelta(0)
+    assert calculator.counts_office_time("low", "ack")
+    assert calculator.counts_office_time("medium", "ack")
+    assert not calculator.counts_office_time("medium", "response")
+    assert not calculator.counts_office_time("critical", "press_conference")
+    assert not calculator.counts_office_time("high", "press_conference")  # none configured

@@ -4,7 +4,7 @@ response, press conference, re-notification; done once each, whatever restarts."
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -240,6 +240,39 @@ def test_the_overdue_mark_is_published_on_alerts(
             )
         ).one()
     assert message.change_id == f"{alert.id}:{entry.id}"
+
+
+def test_working_clock_reminders_fall_in_office_hours(
+    sessions: sessionmaker[Session], labels: Labels, make_alert, clock: Clock, deadlines
+) -> None:
+    """A low alert raised on Friday 17:00 (Shanghai): its one-working-day ack is due on
+    Monday 17:00. A quarter of that window in office time is 2 h 15 min, so the reminder
+    goes on Monday 14:45; a quarter in calendar time would have been Sunday 23:00."""
+    friday_17 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+    alert = make_alert(severity="low", at=friday_17)
+    assert alert.ack_due.astimezone(UTC) == datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+
+    def due_at(escalator: Escalator, when: datetime) -> list[str]:
+        clock.now = when
+        with sessions() as session:
+            return kinds(escalator._due(session.get(models.Alert, alert.id), when))
+
+    office = Escalator(
+        sessions, REPO_ESCALATION, Dispatcher(NOTIFY, labels), clock=clock, deadlines=deadlines
+    )
+    calendar = Escalator(sessions, REPO_ESCALATION, Dispatcher(NOTIFY, labels), clock=clock)
+    sunday_2330 = datetime(2026, 11, 22, 15, 30, tzinfo=UTC)
+    assert due_at(calendar, sunday_2330) == ["ack_reminder"]
+    assert due_at(office, sunday_2330) == []
+    assert due_at(office, datetime(2026, 11, 23, 6, 40, tzinfo=UTC)) == []  # Mon 14:40
+    assert due_at(office, datetime(2026, 11, 23, 6, 50, tzinfo=UTC)) == ["ack_reminder"]
+    # The five-working-day response: 45 h of office time, reminded 11 h 15 min before
+    # its end, on Thursday 14:45 (calendar time: Thursday 23:00).
+    assert due_at(office, datetime(2026, 11, 26, 6, 40, tzinfo=UTC)) == ["ack_late"]
+    assert due_at(office, datetime(2026, 11, 26, 6, 50, tzinfo=UTC)) == [
+        "ack_late",
+        "response_reminder",
+    ]
 
 
 @ON_BOTH
