@@ -25,6 +25,7 @@ from pipeline.storage.models import (
     CrawlSource,
 )
 from responders import queue
+from responders.reports import figures
 from responders.reports.weekly import IsoWeek
 from responders.web.alerts import alert_filters
 from responders.web.auth import Principal
@@ -228,32 +229,23 @@ class DepartmentWeek:
         return self.response_met / self.response_counted if self.response_counted else None
 
 
-def _rate_columns(done: Any, due: Any, now: datetime) -> tuple[Any, Any]:
-    """(met, counted): deadlines met, over deadlines met or already passed (the report's
-    definition, so the overview and the weekly report agree)."""
-    met = sa.func.sum(sa.case((sa.and_(done.is_not(None), done <= due), 1), else_=0))
-    counted = sa.func.sum(sa.case((sa.or_(done.is_not(None), due < now), 1), else_=0))
-    return met, counted
-
-
 def overview(session: Session, now: datetime, tz: ZoneInfo) -> list[DepartmentWeek]:
     """Per department: raised this week, on-time rates of this week's alerts (false alarms
-    left out), open and overdue now; busiest first."""
-    start = week_start(now, tz)
-    ack_met, ack_counted = _rate_columns(Alert.acknowledged_at, Alert.ack_due, now)
-    resp_met, resp_counted = _rate_columns(Alert.responded_at, Alert.response_due, now)
+    left out), open and overdue now; busiest first.
+
+    The week's figures are the weekly report's own queries (`figures.report_items` and
+    `figures.tallies`, as of now), so the overview and the report cannot disagree."""
+    window = IsoWeek.containing(now, tz).window(tz)
+    # `rejections` only feeds a count the overview does not show.
+    week = figures.tallies(session, figures.report_items(window), now, rejections=1)
     lines: dict[str, DepartmentWeek] = {}
-    week = session.execute(
-        sa.select(
-            Alert.department_id, sa.func.count(), ack_met, ack_counted, resp_met, resp_counted
-        )
-        .where(Alert.created_at >= start, Alert.state != "dismissed")
-        .group_by(Alert.department_id)
-    )
-    for dept, raised, a_met, a_counted, r_met, r_counted in week:
-        lines[dept] = DepartmentWeek(
-            dept, raised, 0, 0, a_met or 0, a_counted or 0, r_met or 0, r_counted or 0
-        )
+    for (dept, _), tally in week.items():
+        line = lines.setdefault(dept, DepartmentWeek(dept))
+        line.raised += tally.alerts
+        line.ack_met += tally.ack_met
+        line.ack_counted += tally.ack_counted
+        line.response_met += tally.response_met
+        line.response_counted += tally.response_counted
     overdue = sa.func.sum(sa.case((Alert.overdue, 1), else_=0))
     now_open = session.execute(
         sa.select(Alert.department_id, sa.func.count(), overdue)

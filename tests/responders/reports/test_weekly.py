@@ -167,3 +167,30 @@ def test_the_report_is_due_monday_0800_for_the_previous_week(
     options: ReportOptions, now: datetime, week: str
 ) -> None:
     assert str(due_week(now, options)) == week
+
+
+def test_the_leader_overview_shows_the_report_figures(
+    db: Session, deadlines: DeadlineCalculator, options: ReportOptions
+) -> None:
+    """The leader's page during the week and the report of that week, at the same moment,
+    give every department the same counts and on-time rates (imported history included)."""
+    from responders.web.pages.queries import overview
+
+    seed_fixture_week(db, deadlines)
+    sunday_night = datetime(2026, 11, 22, 23, 0, tzinfo=SHANGHAI)
+    report = build_weekly(db, WEEK, options, sunday_night).as_json()
+    lines = {line.department: line for line in overview(db, sunday_night, SHANGHAI)}
+    expected = {
+        d["id"]: (d["alerts"], d["ack_on_time_rate"], d["response_on_time_rate"])
+        for d in report["departments"]
+    }
+
+    def rounded(rate: float | None) -> float | None:
+        return None if rate is None else round(rate, 4)
+
+    assert {
+        dept: (line.raised, rounded(line.ack_rate), rounded(line.response_rate))
+        for dept, line in lines.items()
+        if line.raised
+    } == expected
+    assert expected["housing"] == (2, 0.5, 0.5)  # imported history only
