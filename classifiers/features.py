@@ -19,6 +19,7 @@ __all__ = [
     "TokenIndex",
     "Tokens",
     "known_features",
+    "new_token_chunks",
     "token_ids",
     "top_per_doc",
 ]
@@ -94,6 +95,16 @@ def token_ids(tokens: Tokens, index: TokenIndex | None = None) -> TokenIds:
             return tokens
         raise ValueError("token ids from another index or an older generation: look up again")
     return index.lookup(tokens)
+
+
+#: New tokens are turned into model rows this many at a time: a cold process meets tens of
+#: thousands in its first batches, and their features at once would cost ~25 MB more peak.
+NEW_TOKEN_CHUNK = 2048
+
+
+def new_token_chunks(ids: np.ndarray) -> list[np.ndarray]:
+    """`ids` (sorted, distinct) in pieces of at most `NEW_TOKEN_CHUNK`."""
+    return [ids[i : i + NEW_TOKEN_CHUNK] for i in range(0, len(ids), NEW_TOKEN_CHUNK)]
 
 
 def known_features(

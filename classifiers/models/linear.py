@@ -51,6 +51,7 @@ from classifiers.features import (
     TokenIndex,
     Tokens,
     known_features,
+    new_token_chunks,
     token_ids,
     top_per_doc,
 )
@@ -232,21 +233,25 @@ class SubwordLinear:
             filled[: len(self._filled)] = self._filled
             self._rows, self._filled = rows, filled
         if len(tids.ids) and not self._filled[tids.ids].all():
-            new = np.unique(tids.ids[~self._filled[tids.ids]])
-            stop, n = self.stopwords, self.max_ngram
-            groups = [
-                () if _skip(token, stop) else token_features(token, n)
-                for token in map(words.__getitem__, new.tolist())
-            ]
-            ptr_a, idx = known_features(groups, self.vocab)
-            w = self.idf[idx]
-            x = sp.csr_matrix((w, idx, ptr_a), shape=(len(new), len(self.features)))
-            self._rows[new, :-1] = (x @ self.coef) * self.scale
-            # squared idf per feature *occurrence* (a repeated n-gram counts twice)
-            owner = np.repeat(np.arange(len(new)), np.diff(ptr_a))
-            self._rows[new, -1] = np.bincount(owner, weights=w * w, minlength=len(new))
-            self._filled[new] = True
+            for new in new_token_chunks(np.unique(tids.ids[~self._filled[tids.ids]])):
+                self._fill_rows(new, words)
         return self._rows
+
+    def _fill_rows(self, new: np.ndarray, words: list[str]) -> None:
+        """Rows for the token ids `new` (caller holds the lock)."""
+        stop, n = self.stopwords, self.max_ngram
+        groups = [
+            () if _skip(token, stop) else token_features(token, n)
+            for token in map(words.__getitem__, new.tolist())
+        ]
+        ptr, idx = known_features(groups, self.vocab)
+        w = self.idf[idx]
+        x = sp.csr_matrix((w, idx, ptr), shape=(len(new), len(self.features)))
+        self._rows[new, :-1] = (x @ self.coef) * self.scale
+        # squared idf per feature *occurrence* (a repeated n-gram counts twice)
+        owner = np.repeat(np.arange(len(new)), np.diff(ptr))
+        self._rows[new, -1] = np.bincount(owner, weights=w * w, minlength=len(new))
+        self._filled[new] = True
 
     def _score(self, tokens: Tokens) -> tuple[np.ndarray, ScoredBatch]:
         tids = token_ids(tokens, self.tokens)

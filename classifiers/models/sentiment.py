@@ -78,7 +78,13 @@ from typing import Any, Self
 import numpy as np
 import scipy.sparse as sp
 
-from classifiers.features import TokenIds, known_features, token_ids, top_per_doc
+from classifiers.features import (
+    TokenIds,
+    known_features,
+    new_token_chunks,
+    token_ids,
+    top_per_doc,
+)
 
 __all__ = [
     "FORMAT_VERSION",
@@ -610,9 +616,9 @@ class SentimentModel:
             missing = ids[~self._filled[ids]]
             if len(missing):
                 words = tids.index.words
-                new = np.unique(missing)
-                self._tab[new] = self._token_rows([words[t] for t in new.tolist()])
-                self._filled[new] = True
+                for new in new_token_chunks(np.unique(missing)):
+                    self._tab[new] = self._token_rows([words[t] for t in new.tolist()])
+                    self._filled[new] = True
             return self._tab
 
     @staticmethod
