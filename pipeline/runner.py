@@ -19,6 +19,7 @@ Stages fed by a timer rather than by topics (the scheduler) derive from `Periodi
 
 from __future__ import annotations
 
+import gc
 import logging
 import signal
 import threading
@@ -423,6 +424,11 @@ def run_stage(name: str, settings: Settings, stop: StopFlag | None = None) -> No
     try:
         ensure_topics(bus, settings)
         stage = classes[name](StageContext(settings=settings, bus=bus))
+        # What the stage loaded (models, config, modules) lives as long as the process:
+        # moved out of the collector's generations, it is not traversed again by every
+        # full collection that the batches' garbage triggers.
+        gc.collect()
+        gc.freeze()
         try:
             stage.run(stop)
         finally:

@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import struct
 import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -56,6 +57,7 @@ import kafka
 import kafka.errors as kerrors
 from kafka import OffsetAndMetadata
 from kafka import TopicPartition as KafkaTopicPartition
+from kafka.partitioner.default import DefaultPartitioner
 
 from pipeline.bus.base import (
     Bus,
@@ -107,6 +109,49 @@ def _warn_if_slow_crc() -> None:
 
 def _ktp(tp: TopicPartition | Record) -> KafkaTopicPartition:
     return KafkaTopicPartition(tp.topic, tp.partition)
+
+
+def murmur2(data: bytes) -> int:
+    """Kafka's key hash (the Java client's `Utils.murmur2`), as kafka-python's
+    `murmur2` computes it but reading the key four bytes at a time: that one walks it
+    byte by byte, about 10 µs of a stage's CPU per record published."""
+    m = 0x5BD1E995
+    length = len(data)
+    h = 0x9747B28C ^ length
+    words = length // 4
+    for k in struct.unpack_from(f"<{words}I", data):
+        k = (k * m) & 0xFFFFFFFF
+        k = ((k ^ (k >> 24)) * m) & 0xFFFFFFFF
+        h = ((h * m) & 0xFFFFFFFF) ^ k
+    tail = data[words * 4 :]
+    if len(tail) >= 3:
+        h ^= tail[2] << 16
+    if len(tail) >= 2:
+        h ^= tail[1] << 8
+    if tail:
+        h = ((h ^ tail[0]) * m) & 0xFFFFFFFF
+    h = ((h ^ (h >> 13)) * m) & 0xFFFFFFFF
+    return h ^ (h >> 15)
+
+
+class FastPartitioner(DefaultPartitioner):
+    """kafka-python's default partitioner (a keyed record goes to partition
+    `murmur2(key) & 0x7fffffff` modulo the partition count, as with the Java client), with
+    the faster `murmur2`; unkeyed records are left to the default."""
+
+    def partition(
+        self,
+        topic: str,
+        key: Any,
+        serialized_key: bytes | None,
+        value: Any,
+        serialized_value: bytes | None,
+        cluster: Any,
+    ) -> int:
+        if serialized_key is None or topic not in cluster.topics():
+            return super().partition(topic, key, serialized_key, value, serialized_value, cluster)
+        partitions = sorted(cluster.partitions_for_topic(topic))
+        return partitions[(murmur2(serialized_key) & 0x7FFFFFFF) % len(partitions)]
 
 
 class KafkaBus(Bus):
@@ -171,6 +216,7 @@ class KafkaBus(Bus):
             "delivery_timeout_ms": delivery_timeout_ms,
             # send() blocks this long at most for metadata or buffer space.
             "max_block_ms": request_timeout_ms,
+            "partitioner": FastPartitioner(),
             **(producer_options or {}),
         }
         self._consumer_config: dict[str, Any] = {

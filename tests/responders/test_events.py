@@ -5,14 +5,17 @@ from __future__ import annotations
 import math
 from datetime import timedelta
 
+import numpy as np
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+import responders.events as events_module
 from pipeline.storage import models
 from responders.events import (
     EventStore,
     PostRef,
+    _within,
     bands,
     event_id_for,
     hamming,
@@ -85,6 +88,71 @@ def test_simhash_sees_reposts_and_variants_as_one_text() -> None:
     assert simhashes([STORY, "x", OTHER]) == [base, simhash("x"), simhash(OTHER)]
     assert normalise("回复@小王: 已处理好了 //@a:b") == "已处理好了"
     assert normalise("见 https://x.cn/a?b=1，已转") == "见已转"
+
+
+def reference_simhash(text: str, shingle: int = 3) -> int:
+    """The SimHash of one text in plain Python, as the module doc defines it: polynomial
+    hash (×1,000,003, mod 2**64) of each window of code points, splitmix64's finaliser,
+    then per bit a strict majority of the windows."""
+    mask = (1 << 64) - 1
+    norm = (normalise(text) or text.strip() or "-").ljust(shingle, "\0")
+    votes, windows = [0] * 64, 0
+    for start in range(len(norm) - shingle + 1):
+        x = 0
+        for char in norm[start : start + shingle]:
+            x = (x * 1_000_003 + ord(char)) & mask
+        x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & mask
+        x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & mask
+        x ^= x >> 31
+        windows += 1
+        for bit in range(64):
+            votes[bit] += x >> bit & 1
+    return sum(1 << bit for bit in range(64) if votes[bit] * 2 > windows)
+
+
+@pytest.mark.parametrize("shingle", [1, 3, 5])
+def test_batch_simhash_equals_the_per_post_definition_bit_for_bit(shingle: int) -> None:
+    texts = [
+        STORY,
+        OTHER,
+        f"转发微博 //@张三: 太过分了 //@李四: {STORY}",
+        "",
+        " ",
+        "a",
+        "ab",
+        "😀 emoji 𠮷 outside the BMP",
+        "见 https://x.cn/a?b=1，已转",
+        OTHER * 30,
+    ]
+    expected = [reference_simhash(text, shingle) for text in texts]
+    assert simhashes(texts, shingle) == expected
+    assert [simhash(text, shingle) for text in texts] == expected
+
+
+def test_within_matches_pairwise_hamming() -> None:
+    import random
+
+    rng = random.Random(5)
+    fresh = [rng.getrandbits(64) for _ in range(40)]
+    stored = [f ^ (1 << rng.randrange(64)) ^ (1 << rng.randrange(64)) for f in fresh[:20]]
+    stored += [rng.getrandbits(64) for _ in range(3000)]  # several blocks
+    near = _within(np.array(stored, dtype=np.uint64), np.array(fresh, dtype=np.uint64), 5)
+    assert near.tolist() == [any(hamming(s, f) <= 5 for f in fresh) for s in stored]
+    assert not _within(np.array(stored, dtype=np.uint64), np.array([], dtype=np.uint64), 5).any()
+
+
+@pytest.mark.parametrize("scan_above", [0.0, 2.0])  # SQLite: always scan / always index
+def test_candidates_are_the_same_by_scan_or_by_index(
+    session: Session, store: EventStore, monkeypatch: pytest.MonkeyPatch, scan_above: float
+) -> None:
+    monkeypatch.setattr(events_module, "SCAN_ABOVE", scan_above)
+    add(session, store, [*reposts(20), ref(100, OTHER), ref(101, OTHER + "。")])
+    result = add(session, store, [ref(200, STORY + "！"), ref(201, OTHER), ref(202, "另一件事")])
+    assert result.event_of == {
+        "p200": event_id_for("p0"),
+        "p201": event_id_for("p100"),
+        "p202": event_id_for("p202"),
+    }
 
 
 def test_bands_find_every_hash_within_distance_5() -> None:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, StatementError
 from sqlalchemy.orm import Session
 
@@ -19,6 +21,7 @@ from pipeline.storage.models import (
     User,
 )
 from pipeline.storage.repository import (
+    _key_order,
     append_audit,
     append_audit_entries,
     current_classification,
@@ -29,6 +32,7 @@ from pipeline.storage.repository import (
     write_rows,
     write_rows_returning,
 )
+from pipeline.storage.types import UTCDateTime
 
 SHANGHAI = timezone(timedelta(hours=8))
 T0 = datetime(2026, 11, 20, 9, 30, 15, 123456, tzinfo=SHANGHAI)
@@ -150,6 +154,41 @@ def test_aware_datetimes_round_trip_as_utc(session: Session) -> None:
 def test_naive_datetimes_are_rejected(session: Session) -> None:
     with pytest.raises(StatementError, match="naive datetime"):
         upsert_posts(session, [post("p1", fetched_at=datetime(2026, 11, 20, 9, 30))])
+
+
+@pytest.mark.parametrize(
+    "dialect", [sqlite.dialect(), postgresql.dialect(), postgresql.psycopg.dialect()]
+)
+def test_utc_datetime_shortcut_binds_what_the_general_path_binds(dialect: Any) -> None:
+    """`UTCDateTime.bind_processor`'s shortcut for aware UTC values gives what
+    `process_bind_param` followed by the dialect type's own processor gives."""
+    column_type = UTCDateTime().dialect_impl(dialect)
+    fast = column_type.bind_processor(dialect)
+    general = sa.types.TypeDecorator.bind_processor(column_type, dialect)
+    assert fast is not None and general is not None
+    values = [
+        None,
+        datetime(2026, 11, 20, 1, 30, 15, 123456, tzinfo=UTC),
+        datetime(2026, 11, 20, 1, 30, tzinfo=UTC),
+        datetime(5, 1, 2, 3, 4, 5, 6, tzinfo=UTC),
+        datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+        T0,
+        datetime(2026, 1, 1, tzinfo=ZoneInfo("Asia/Shanghai")),
+    ]
+    assert [fast(v) for v in values] == [general(v) for v in values]
+    for bad in (datetime(2026, 11, 20, 9, 30), "2026-11-20"):
+        with pytest.raises((TypeError, ValueError)):
+            fast(bad)
+
+
+def test_rows_are_written_in_key_order_as_text(session: Session) -> None:
+    """Keys of text only are sorted as they are, others by their text (the order is
+    what keeps concurrent PostgreSQL writers from deadlocking)."""
+    texts = {("b",): 0, ("a",): 1, ("c", "a"): 2, ("ä",): 3}
+    mixed = {(10, "x"): 0, (9, "x"): 1, (None, "x"): 2}
+    for keys in (texts, mixed):
+        as_text = sorted(keys.items(), key=lambda item: tuple(map(str, item[0])))
+        assert sorted(keys.items(), key=_key_order(keys)) == as_text
 
 
 def test_json_keeps_chinese_readable(session: Session) -> None:
