@@ -1,7 +1,7 @@
 """The `classifier` stage and its commands: `classify`, `train`, `evaluate`, `reclassify`.
 
-The stage consumes `posts.raw`, stores each post (idempotent; the `persist` stage may
-not have stored it yet, and a classification references its post) and its
+The stage consumes `posts.raw`, stores each post that is not stored yet (the `persist`
+stage usually was first, but a classification references its post) and its
 classification per (post, model version), and publishes `posts.classified`.
 """
 
@@ -49,7 +49,11 @@ class ClassifierStage(ConsumerStage[Post]):
 
     def handle(self, items: Sequence[Item[Post]]) -> list[Outgoing]:
         from classifiers.classify import Doc
-        from pipeline.storage.repository import upsert_classifications, upsert_posts
+        from pipeline.storage.repository import (
+            stored_post_ids,
+            upsert_classifications,
+            upsert_posts,
+        )
 
         salt = self.ctx.settings.secret()
         posts = list(
@@ -59,7 +63,8 @@ class ClassifierStage(ConsumerStage[Post]):
             [Doc(p.id, p.title, p.text, p.source) for p in posts], cleaned=True
         )
         with self.ctx.sessions.begin() as session:
-            upsert_posts(session, [post_row(p) for p in posts])
+            stored = stored_post_ids(session, [p.id for p in posts])
+            upsert_posts(session, [post_row(p) for p in posts if p.id not in stored])
             upsert_classifications(session, [r.model_dump() for r in results])
         return [
             Outgoing(TOPIC_POSTS_CLASSIFIED, ClassifiedPost(post=p, classification=r), key=p.id)

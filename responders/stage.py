@@ -28,7 +28,7 @@ from pipeline.messages import TOPIC_ALERTS, TOPIC_POSTS_CLASSIFIED, ClassifiedPo
 from pipeline.runner import ConsumerStage, Item, Outgoing, StageContext
 from pipeline.stages.persist import post_row
 from pipeline.storage import models
-from pipeline.storage.repository import upsert_posts
+from pipeline.storage.repository import stored_post_ids, upsert_posts
 from responders import queue
 from responders.deadlines import load_calculator
 from responders.events import ClusterResult, EventStore, PostRef, Touched
@@ -72,10 +72,7 @@ class ResponderStage(ConsumerStage[ClassifiedPost]):
         refs = [self.post_ref(m) for m in batch.values()]
         now = now_utc()
         with self.ctx.sessions.begin() as session:
-            stored = set(
-                session.scalars(sa.select(models.Post.id).where(models.Post.id.in_(list(batch))))
-            )
-            # Usually all stored already (persist and the classifier store them first).
+            stored = stored_post_ids(session, list(batch))
             upsert_posts(
                 session, [post_row(m.post) for m in batch.values() if m.post.id not in stored]
             )

@@ -31,6 +31,8 @@ from pipeline.storage.models import (
 )
 
 Row = Mapping[str, Any]
+#: Keys per `IN (...)` list (SQLite allows 32,766 parameters; stay far below).
+IN_CHUNK = 500
 
 
 def write_rows(
@@ -180,6 +182,16 @@ def _key_order(
     if all(value.__class__ is str for key in position for value in key):
         return itemgetter(0)
     return lambda item: tuple(map(str, item[0]))
+
+
+def stored_post_ids(session: Session, ids: Sequence[str]) -> set[str]:
+    """Which of `ids` are stored already. In the pipeline `persist` has usually stored a
+    post before the classifier and the responder see it: they read first and insert only
+    the others, since a read takes no write lock (SQLite) where an insert-or-ignore does."""
+    found: set[str] = set()
+    for i in range(0, len(ids), IN_CHUNK):
+        found.update(session.scalars(sa.select(Post.id).where(Post.id.in_(ids[i : i + IN_CHUNK]))))
+    return found
 
 
 def upsert_posts(session: Session, rows: Iterable[Row]) -> int:

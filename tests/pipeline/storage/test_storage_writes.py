@@ -26,6 +26,7 @@ from pipeline.storage.repository import (
     append_audit_entries,
     current_classification,
     current_classifications,
+    stored_post_ids,
     upsert_classifications,
     upsert_departments,
     upsert_posts,
@@ -95,6 +96,14 @@ def test_upsert_posts_is_idempotent_and_counts_new_rows(session: Session) -> Non
 
     assert count(session, Post) == 4
     assert session.get(Post, "p3").text == "工地扬尘 p3"  # a stored post is never overwritten
+
+
+def test_stored_post_ids_reads_in_chunks(session: Session) -> None:
+    upsert_posts(session, [post(f"p{i}") for i in range(0, 1200, 2)])
+    session.commit()
+    asked = [f"p{i}" for i in range(1200)]  # more than one IN list
+    assert stored_post_ids(session, asked) == {f"p{i}" for i in range(0, 1200, 2)}
+    assert stored_post_ids(session, []) == set()
 
 
 def test_upsert_posts_collapses_duplicates_within_a_batch(session: Session) -> None:
