@@ -198,8 +198,21 @@ def upsert_posts(session: Session, rows: Iterable[Row]) -> int:
     """Store posts by id, ignoring ids already stored; returns how many were new.
 
     A post is evidence: a redelivered or recrawled copy never overwrites the stored one.
+    One thing is added to it: a message board's official reply, crawled after the
+    question was stored, fills the stored post's empty `reply` (a stored reply stays).
     """
-    return write_rows(session, Post, rows)
+    rows = list(rows)
+    new = write_rows(session, Post, rows)
+    replies = [{"b_id": r["id"], "b_reply": r["reply"]} for r in rows if r.get("reply")]
+    if replies:
+        table = Post.__table__
+        session.connection().execute(
+            sa.update(table)
+            .where(table.c.id == sa.bindparam("b_id"), table.c.reply.is_(None))
+            .values(reply=sa.bindparam("b_reply", type_=table.c.reply.type)),
+            replies,
+        )
+    return new
 
 
 def upsert_classifications(session: Session, rows: Iterable[Row]) -> int:

@@ -98,6 +98,19 @@ def test_upsert_posts_is_idempotent_and_counts_new_rows(session: Session) -> Non
     assert session.get(Post, "p3").text == "工地扬尘 p3"  # a stored post is never overwritten
 
 
+def test_a_later_official_reply_fills_the_stored_post(session: Session) -> None:
+    """The question is stored first; the crawler re-publishes it once the official
+    reply is on the board. The reply is added; a stored reply is never replaced."""
+    first = {"text": "已转相关部门办理。", "by": "区城管委"}
+    upsert_posts(session, [post("q1"), post("q2", reply={"text": "已回复"})])
+    assert upsert_posts(session, [post("q1", reply=first), post("q2", reply={"text": "改"})]) == 0
+    upsert_posts(session, [post("q1")])  # a later copy without it removes nothing
+    session.commit()
+    assert session.get(Post, "q1").reply == first
+    assert session.get(Post, "q2").reply == {"text": "已回复"}
+    assert session.get(Post, "q1").text == "工地扬尘 q1"
+
+
 def test_stored_post_ids_reads_in_chunks(session: Session) -> None:
     upsert_posts(session, [post(f"p{i}") for i in range(0, 1200, 2)])
     session.commit()
