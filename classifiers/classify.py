@@ -57,24 +57,6 @@ def read_manifest(directory: Path) -> dict[str, Any]:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-GC_GEN0_THRESHOLD = 10_000
-
-
-def settle_gc() -> None:
-    """Keep Python's cycle collector from re-scanning the loaded models.
-
-    A batch allocates many short-lived lists and tuples; with the default thresholds the
-    collector runs often and every full pass walks the ~150,000 objects of the loaded
-    models and tables. Freezing what is loaded and collecting the youngest generation
-    every 10,000 allocations instead of 700 saved ~40 µs of ~450 µs per post
-    (benchmarks/classify.py). Process-wide, and harmless for the rest of a stage.
-    """
-    gc.collect()
-    gc.freeze()
-    _, second, third = gc.get_threshold()
-    gc.set_threshold(max(gc.get_threshold()[0], GC_GEN0_THRESHOLD), second, third)
-
-
 class Classifier:
     """Every model and rule set, loaded once; `classify` is the batch entry point."""
 
@@ -130,7 +112,6 @@ class Classifier:
             grader=SeverityGrader(load_config(config_dir), count_kinds=sensitivity.lexicon.counts),
             topics={d.id: d.topic for d in departments.departments},
         )
-        settle_gc()
         return classifier
 
     def classify(self, docs: Sequence[Doc], *, cleaned: bool = False) -> list[Classification]:
@@ -138,8 +119,10 @@ class Classifier:
         already went through `clean_and_mask` (see `classifiers.text.prepare`).
 
         The cycle collector is paused for the batch: a batch makes ~100 short-lived
-        containers per post and no cycles, and its gen-0 passes cost ~5 % of the time
-        (benchmarks/classify.py); it runs again, with its usual thresholds, afterwards.
+        containers per post and no cycles, and its passes, each walking the ~150,000
+        objects of the loaded models, cost 5-20 % of the time (benchmarks/classify.py);
+        it runs again afterwards. (A stage process also freezes what it loaded at start:
+        `pipeline.runner.run_stage`.)
         """
         if not docs:
             return []
