@@ -20,13 +20,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from crawlers import settings as defaults
 from pipeline.messages import now_utc
 from pipeline.storage.models import CrawlHttpCache, CrawlSeen, CrawlSource
-from pipeline.storage.repository import write_rows
+from pipeline.storage.repository import in_chunks, write_rows
 
 log = logging.getLogger(__name__)
 
 RECENT_COUNTS = 5
-#: Largest IN (...) list per query (SQLite allows 32,766 parameters; stay far below).
-_CHUNK = 500
 
 
 def url_hash(url: str) -> str:
@@ -59,8 +57,7 @@ class CrawlState:
         found: dict[str, str | None] = {}
         table = CrawlSeen.__table__
         with self.sessions() as session:
-            for i in range(0, len(wanted), _CHUNK):
-                chunk = wanted[i : i + _CHUNK]
+            for chunk in in_chunks(wanted):
                 rows = session.execute(
                     sa.select(table.c.key, table.c.fingerprint).where(
                         table.c.source_id == self.source_id, table.c.key.in_(chunk)
@@ -76,11 +73,11 @@ class CrawlState:
         table = CrawlSeen.__table__
         out: set[str] = set()
         with self.sessions() as session:
-            for i in range(0, len(wanted), _CHUNK):
+            for chunk in in_chunks(wanted):
                 rows = session.execute(
                     sa.select(table.c.fingerprint).where(
                         table.c.source_id == self.source_id,
-                        table.c.fingerprint.in_(wanted[i : i + _CHUNK]),
+                        table.c.fingerprint.in_(chunk),
                     )
                 )
                 out.update(rows.scalars().all())

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
@@ -45,7 +45,7 @@ from pipeline.messages import now_utc
 from pipeline.runner import PeriodicStage, StageContext
 from pipeline.settings import Settings
 from pipeline.storage.models import OPEN_ALERT_STATES, Alert, AlertLogEntry
-from pipeline.storage.repository import append_audit
+from pipeline.storage.repository import append_audit, in_chunks
 from responders import queue
 from responders.deadlines import DeadlineCalculator, load_calculator
 from responders.durations import Duration, parse
@@ -59,8 +59,6 @@ from responders.reports.archive import WeeklyReportHook
 logger = logging.getLogger(__name__)
 
 ESCALATION_FILE = "escalation.yaml"
-#: Event keys looked up per query.
-KEY_CHUNK = 500
 
 ESCALATIONS = Counter(
     "yuqing_escalations_total", "Escalations done by the scheduler, by kind.", ["kind"]
@@ -281,15 +279,10 @@ class Escalator:
         return True
 
 
-def _chunks(items: list[str]) -> Iterable[list[str]]:
-    for i in range(0, len(items), KEY_CHUNK):
-        yield items[i : i + KEY_CHUNK]
-
-
 def _logged(session: Session, keys: list[str]) -> set[str]:
     """The event keys among `keys` already in the audit log."""
     found: set[str] = set()
-    for chunk in _chunks(keys):
+    for chunk in in_chunks(keys):
         found.update(
             session.scalars(
                 sa.select(AlertLogEntry.event_key).where(AlertLogEntry.event_key.in_(chunk))

@@ -12,10 +12,10 @@ overlapping batches on PostgreSQL lock rows in the same order and cannot deadloc
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from operator import itemgetter
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -33,6 +33,13 @@ from pipeline.storage.models import (
 Row = Mapping[str, Any]
 #: Keys per `IN (...)` list (SQLite allows 32,766 parameters; stay far below).
 IN_CHUNK = 500
+T = TypeVar("T")
+
+
+def in_chunks(items: Sequence[T]) -> Iterator[Sequence[T]]:
+    """`items` in pieces of at most `IN_CHUNK`, one `IN (...)` list each."""
+    for i in range(0, len(items), IN_CHUNK):
+        yield items[i : i + IN_CHUNK]
 
 
 def write_rows(
@@ -189,8 +196,8 @@ def stored_post_ids(session: Session, ids: Sequence[str]) -> set[str]:
     post before the classifier and the responder see it: they read first and insert only
     the others, since a read takes no write lock (SQLite) where an insert-or-ignore does."""
     found: set[str] = set()
-    for i in range(0, len(ids), IN_CHUNK):
-        found.update(session.scalars(sa.select(Post.id).where(Post.id.in_(ids[i : i + IN_CHUNK]))))
+    for chunk in in_chunks(ids):
+        found.update(session.scalars(sa.select(Post.id).where(Post.id.in_(chunk))))
     return found
 
 
