@@ -50,6 +50,7 @@ from classifiers.features import (
     TokenIds,
     TokenIndex,
     Tokens,
+    gather,
     known_features,
     new_token_chunks,
     token_ids,
@@ -314,7 +315,7 @@ class ScoredBatch:
         n = len(self.indptr) - 1
         counts = np.diff(self.indptr)
         doc = np.repeat(np.arange(n), counts)
-        contrib = self.rows[self.ids, cols[doc]] * (sign / self.norms)[doc]
+        contrib = gather(self.rows, self.ids, cols[doc]) * (sign / self.norms)[doc]
         top = np.zeros(n)
         nonempty = counts > 0
         top[nonempty] = np.maximum.reduceat(contrib, self.indptr[:-1][nonempty])

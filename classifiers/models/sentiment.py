@@ -80,6 +80,7 @@ import scipy.sparse as sp
 
 from classifiers.features import (
     TokenIds,
+    gather,
     known_features,
     new_token_chunks,
     token_ids,
@@ -643,7 +644,7 @@ class SentimentModel:
         the occurrence norm; with positions when asked."""
         out = _char_keys(heads, with_pos)
         doc, keys = out[0], out[1]
-        g = self._head_table_()[_buckets(keys, self._require().head_bits)]
+        g = np.take(self._head_table_(), _buckets(keys, self._require().head_bits), axis=0)
         norm = np.sqrt(np.bincount(doc, weights=g[:, 3], minlength=len(heads)))
         norm[norm == 0] = 1.0
         return doc, g, norm, out[2:] if with_pos else ()
@@ -658,7 +659,7 @@ class SentimentModel:
         starts = np.repeat(indptr[:-1], lens)
         # A token belongs to the head when the letters/digits before it in the post
         # are fewer than the head's.
-        core = tab[ids, self._CORE]
+        core = tab[:, self._CORE].take(ids)
         csum = np.cumsum(core)
         before = csum - core - np.concatenate([[0.0], csum])[starts]
         budget = np.fromiter(map(_core_len, heads), dtype=np.float64, count=n)
@@ -782,7 +783,7 @@ class SentimentModel:
         values: dict[int, list[np.ndarray]] = {}
         for kb, (x, norm) in enumerate(parts):
             rows = np.repeat(np.arange(n), np.diff(x.indptr))
-            v = tab[x.indices, self._EXPLAIN + 3 * kb + cls[rows]]
+            v = gather(tab, x.indices, self._EXPLAIN + 3 * kb + cls[rows])
             v *= x.data / norm[rows]
             if id(x) in values:
                 values[id(x)][1] += v
@@ -799,7 +800,7 @@ class SentimentModel:
         if len(keys_h) and not np.array_equal(keys[at], keys_h):
             raise AssertionError("head tokens outside the body")  # pragma: no cover
         value[at] += value_h
-        keep = (value > 0) & (tab[xb.indices, self._SHOWN] > 0)
+        keep = (value > 0) & (tab[:, self._SHOWN].take(xb.indices) > 0)
         rows, value, col = rows[keep], value[keep], xb.indices[keep]
         return rows, value, col
 
@@ -819,7 +820,9 @@ class SentimentModel:
             c_term.extend([words[c] for c in t_col[top].tolist()])
         doc, g, norm, (start, size) = b.head
         if len(doc):
-            value = np.einsum("ij,ij->i", g[:, :3], directions[cls[doc]]) / norm[doc]
+            value = (
+                np.einsum("ij,ij->i", g[:, :3], np.take(directions, cls[doc], axis=0)) / norm[doc]
+            )
             keep = np.flatnonzero((size > 1) & (value > 0))
             top = keep[top_per_doc(doc[keep], value[keep], k)]
             c_doc.append(doc[top])
