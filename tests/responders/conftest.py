@@ -60,10 +60,20 @@ def sqlite_url(tmp_path: Path, _template_db: Path) -> str:
 
 
 @pytest.fixture
-def engine(sqlite_url: str) -> Iterator[Engine]:
-    engine = make_engine(sqlite_url)
+def engine(request: pytest.FixtureRequest, sqlite_url: str) -> Iterator[Engine]:
+    """SQLite, or PostgreSQL for the tests marked `ON_BOTH`."""
+    if getattr(request, "param", "sqlite") == "postgres":
+        engine = migrated_engine(request.getfixturevalue("pg_schema_url"))
+    else:
+        engine = make_engine(sqlite_url)
     yield engine
     engine.dispose()
+
+
+#: Runs a test on SQLite and on PostgreSQL (where locking and SQL differ).
+ON_BOTH = pytest.mark.parametrize(
+    "engine", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
+)
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@ response, press conference, re-notification; done once each, whatever restarts."
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,7 @@ from pipeline.config import load_file
 from pipeline.messages import TOPIC_ALERTS
 from pipeline.messages import Alert as AlertMessage
 from pipeline.storage import models
-from pipeline.storage.db import make_engine, session_factory
+from pipeline.storage.db import session_factory
 from pipeline.storage.models import Report
 from responders.escalation import (
     ESCALATIONS,
@@ -35,7 +34,7 @@ from responders.notify.config import NotifyFile
 from responders.notify.dispatch import Dispatcher
 from responders.notify.message import Labels
 from responders.publish import Publisher
-from tests.responders.conftest import CONFIG, T0, Clock, migrated_engine
+from tests.responders.conftest import CONFIG, ON_BOTH, T0, Clock
 
 HOOK = {"channel": "webhook", "url": "https://hooks.example.cn/y", "secret_env": "YUQING_HOOK"}
 NOTIFY = NotifyFile.model_validate(
@@ -62,23 +61,6 @@ NOTIFY = NotifyFile.model_validate(
     }
 )
 REPO_ESCALATION = load_file(CONFIG, "escalation.yaml", EscalationFile)
-
-
-@pytest.fixture
-def engine(request: pytest.FixtureRequest, sqlite_url: str) -> Iterator[Engine]:
-    """SQLite, or PostgreSQL for the tests marked `ON_BOTH` (row locks and the audit
-    key's uniqueness are what keep two schedulers from escalating twice there)."""
-    if getattr(request, "param", "sqlite") == "postgres":
-        engine = migrated_engine(request.getfixturevalue("pg_schema_url"))
-    else:
-        engine = make_engine(sqlite_url)
-    yield engine
-    engine.dispose()
-
-
-ON_BOTH = pytest.mark.parametrize(
-    "engine", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
-)
 
 
 @pytest.fixture

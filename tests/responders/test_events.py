@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import math
-from datetime import timedelta
+import random
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-import responders.events as events_module
 from pipeline.storage import models
 from responders.events import (
+    BAND_WIDTHS,
+    BLOCK_BANDS,
     EventStore,
     PostRef,
+    _probes,
     _within,
     bands,
     event_id_for,
@@ -24,7 +27,7 @@ from responders.events import (
     simhashes,
 )
 from responders.rules import AlertRulesFile
-from tests.responders.conftest import T0, store_posts
+from tests.responders.conftest import ON_BOTH, T0, store_posts
 
 STORY = (
     "近日，有市民反映本区某工地夜间施工扬尘严重，噪声扰民，"
@@ -141,18 +144,45 @@ def test_within_matches_pairwise_hamming() -> None:
     assert not _within(np.array(stored, dtype=np.uint64), np.array([], dtype=np.uint64), 5).any()
 
 
-@pytest.mark.parametrize("scan_above", [0.0, 2.0])  # SQLite: always scan / always index
-def test_candidates_are_the_same_by_scan_or_by_index(
-    session: Session, store: EventStore, monkeypatch: pytest.MonkeyPatch, scan_above: float
+def test_probes_find_every_hash_within_distance_5() -> None:
+    """Some block of a hash within distance 5 equals a probe of the fresh hash."""
+    rng = random.Random(11)
+    for _ in range(300):
+        fresh = rng.getrandbits(64)
+        near = fresh
+        for bit in rng.sample(range(64), rng.randint(0, 5)):
+            near ^= 1 << bit
+        probes = _probes([fresh, rng.getrandbits(64)])
+        found, shift = False, 0
+        for (low, high), values in zip(BLOCK_BANDS, probes, strict=True):
+            width = BAND_WIDTHS[low] + BAND_WIDTHS[high]
+            found |= ((near >> shift) & ((1 << width) - 1)) in set(values)
+            shift += width
+        assert found, (fresh, near)
+
+
+@ON_BOTH
+def test_candidates_are_every_stored_hash_within_distance(
+    session: Session, store: EventStore
 ) -> None:
-    monkeypatch.setattr(events_module, "SCAN_ABOVE", scan_above)
-    add(session, store, [*reposts(20), ref(100, OTHER), ref(101, OTHER + "。")])
-    result = add(session, store, [ref(200, STORY + "！"), ref(201, OTHER), ref(202, "另一件事")])
-    assert result.event_of == {
-        "p200": event_id_for("p0"),
-        "p201": event_id_for("p100"),
-        "p202": event_id_for("p202"),
-    }
+    """The probe query returns exactly the stored hashes a brute-force search finds."""
+    rng = random.Random(3)
+    fresh = [rng.getrandbits(64) for _ in range(30)]
+    stored = [f ^ (1 << rng.randrange(64)) ^ (1 << rng.randrange(64)) for f in fresh[:10]]
+    stored += [f ^ sum(1 << b for b in rng.sample(range(64), 5)) for f in fresh[10:20]]
+    stored += [f ^ sum(1 << b for b in rng.sample(range(64), 6)) for f in fresh[20:]]
+    stored += [rng.getrandbits(64) for _ in range(500)]
+    now = datetime.now(UTC)
+    session.add_all(
+        models.Event(id=f"e{i}", title="t", first_seen=now, last_seen=now)
+        for i in range(len(stored))
+    )
+    session.flush()
+    store._store_fingerprints(session, [(f"e{i}", h) for i, h in enumerate(stored)])
+    posts = [PostRef(f"q{i}", "s", "x", now, fingerprint=h) for i, h in enumerate(fresh)]
+    found = {c.fingerprint for c in store._candidates(session, posts)}
+    assert found == {h for h in stored if any(hamming(h, f) <= 5 for f in fresh)}
+    assert len(found) == 20
 
 
 def test_bands_find_every_hash_within_distance_5() -> None:
