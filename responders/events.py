@@ -302,19 +302,18 @@ class EventStore:
         ]
         # The probe values are integers computed here, written into the statement:
         # thousands of them per block, more than SQLite or psycopg take as parameters.
-        rows = session.connection().execute(
+        near_a_probe = sa.or_(
+            *(
+                block.in_(sa.bindparam(f"probe{i}", values, literal_execute=True))
+                for i, (block, values) in enumerate(zip(blocks, probes, strict=True))
+            )
+        )
+        statement = (
             sa.select(fp.fingerprint, fp.event_id)
             .join(models.Event, models.Event.id == fp.event_id)
-            .where(
-                sa.or_(
-                    *(
-                        block.in_(sa.bindparam(f"probe{i}", values, literal_execute=True))
-                        for i, (block, values) in enumerate(zip(blocks, probes, strict=True))
-                    )
-                ),
-                models.Event.last_seen >= oldest,
-            )
-        ).all()
+            .where(near_a_probe, models.Event.last_seen >= oldest)
+        )
+        rows = session.connection().execute(statement).all()
         # Most rows only share a band by chance: skip them before loading their events.
         # A post only ever joins a candidate within `max_distance` (≤ 5), and a hash that
         # near shares a band with the post anyway (pigeonhole), so the distance decides.
