@@ -301,11 +301,12 @@ class EventStore:
             for low, high in BLOCK_BANDS
         ]
         # The probe values are integers computed here, written into the statement:
-        # thousands of them per block, more than SQLite or psycopg take as parameters.
+        # thousands of them per block, more than SQLite or psycopg take as parameters
+        # (and SQLAlchemy's literal rendering would cost more than the query).
         near_a_probe = sa.or_(
             *(
-                block.in_(sa.bindparam(f"probe{i}", values, literal_execute=True))
-                for i, (block, values) in enumerate(zip(blocks, probes, strict=True))
+                block.op("IN")(sa.literal_column(f"({','.join(map(str, values))})"))
+                for block, values in zip(blocks, probes, strict=True)
             )
         )
         statement = (
