@@ -15,7 +15,11 @@ models are loaded, then:
   `fetched_at` set as it is published, and reads the `alerts` topic: for every alert
   created, the time from its first post's `fetched_at` to the alert message arriving
   (it is published after the commit, so this bounds fetched_at → commit from above);
-  p50 and p99.
+  p50 and p99;
+- CPU: the CPU time each stage process spent per post during the throughput run, and
+  the whole machine's busy CPU time per post (database server and broker included).
+  On a shared machine posts/s moves with the other tenants' load; CPU per post is the
+  steadier figure for comparing two versions.
 
 Posts are 250–350 characters, built from the department corpus
 (`classifiers/data/departments/labels.jsonl`) with a complaint phrase, a third of them
@@ -228,6 +232,31 @@ def latency(pipe: Pipeline, gen: Posts, rate: float, seconds: float) -> list[flo
     return sorted(arrived[e] - fetched[e].timestamp() for e in arrived if e in fetched)
 
 
+def stage_cpu(supervisor: int) -> dict[str, float]:
+    """CPU seconds (user + system) so far of each stage process under `supervisor`, and
+    `machine`: the busy CPU seconds of the whole machine (PostgreSQL and the broker too).
+
+    CPU per post is the steady figure on a shared machine, where posts/s moves with the
+    other tenants' load from run to run."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out: dict[str, float] = {}
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            stat = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+            cmd = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue  # exited meanwhile
+        if int(stat[1]) == supervisor and b"stage" in cmd:
+            name = cmd[cmd.index(b"stage") + 1].decode()
+            out[name] = (int(stat[11]) + int(stat[12])) / tick
+    fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    idle = int(fields[3]) + int(fields[4])  # idle + iowait
+    out["machine"] = (sum(map(int, fields[:8])) - idle) / tick
+    return out
+
+
 def percentile(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
@@ -272,10 +301,13 @@ def run_setup(name: str, args: argparse.Namespace, tmp: Path) -> dict[str, float
             pipe.publish(warm)
             pipe.wait_filed(len(warm), 300)
             posts = [gen.post("throughput", i) for i in range(args.posts)]
+            assert pipe.process is not None
+            cpu_before = stage_cpu(pipe.process.pid)
             started = time.perf_counter()
             pipe.publish(posts)
             pipe.wait_filed(len(warm) + len(posts), 600)
             elapsed = time.perf_counter() - started
+            cpu = stage_cpu(pipe.process.pid)
             alerts = pipe.alerts()
             delays = latency(pipe, gen, args.rate, args.seconds)
         finally:
@@ -288,6 +320,14 @@ def run_setup(name: str, args: argparse.Namespace, tmp: Path) -> dict[str, float
         "latency_alerts": len(delays),
         "latency_p50_s": round(percentile(delays, 50), 3),
         "latency_p99_s": round(percentile(delays, 99), 3),
+        # CPU µs per post during the throughput run (the machine figure includes the
+        # database server, the broker and this script's publishing).
+        **{
+            f"cpu_us_per_post_{name}": round(
+                (cpu[name] - cpu_before.get(name, 0.0)) / args.posts * 1e6
+            )
+            for name in sorted(cpu)
+        },
     }
 
 
