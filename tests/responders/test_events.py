@@ -11,6 +11,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+import responders.events as events_module
 from pipeline.storage import models
 from responders.events import (
     BAND_WIDTHS,
@@ -162,10 +163,12 @@ def test_probes_find_every_hash_within_distance_5() -> None:
 
 
 @ON_BOTH
+@pytest.mark.parametrize("probe_from", [0, 10**9])  # always probe / always read all
 def test_candidates_are_every_stored_hash_within_distance(
-    session: Session, store: EventStore
+    session: Session, store: EventStore, monkeypatch: pytest.MonkeyPatch, probe_from: int
 ) -> None:
-    """The probe query returns exactly the stored hashes a brute-force search finds."""
+    """Probing or reading all, the candidates are what a brute-force search finds."""
+    monkeypatch.setattr(events_module, "PROBE_FROM", probe_from)
     rng = random.Random(3)
     fresh = [rng.getrandbits(64) for _ in range(30)]
     stored = [f ^ (1 << rng.randrange(64)) ^ (1 << rng.randrange(64)) for f in fresh[:10]]
