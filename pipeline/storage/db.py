@@ -14,7 +14,6 @@ waits, then finds the schema at head and does nothing.
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -25,6 +24,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from pydantic_core import to_json
 from sqlalchemy.engine import URL, Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -39,8 +39,11 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
 def _json_dumps(value: Any) -> str:
-    """JSON as stored: Chinese text kept readable instead of `\\uXXXX` escapes."""
-    return json.dumps(value, ensure_ascii=False)
+    """JSON as stored: compact, Chinese text kept readable instead of `\\uXXXX` escapes.
+
+    Serialised by pydantic-core (Rust): a stage writes three or four JSON columns a post,
+    and `json.dumps` cost ~5-9 µs each of them."""
+    return to_json(value).decode("utf-8")
 
 
 def _is_sqlite_file(url: URL) -> bool:
