@@ -190,8 +190,10 @@ class Event(Base):
 
 class EventFingerprint(Base):
     """A SimHash of one of an event's texts, split into six bands (11, 11, 11, 11, 10, 10
-    bits): two 64-bit hashes within Hamming distance 5 share at least one band, so
-    candidates are found by an indexed equality lookup instead of a scan."""
+    bits). Two 64-bit hashes within Hamming distance 5 share at least one band (the
+    PostgreSQL advisory locks of `responders.events` are per band); candidates are looked
+    up by pairs of bands (`responders.events.BLOCK_BANDS`), so the single-band indexes
+    no longer serve that lookup."""
 
     __tablename__ = "event_fingerprints"
     __table_args__ = tuple(sa.Index(f"ix_event_fingerprints_b{i}", f"b{i}") for i in range(6))
