@@ -820,9 +820,8 @@ class SentimentModel:
             c_term.extend([words[c] for c in t_col[top].tolist()])
         doc, g, norm, (start, size) = b.head
         if len(doc):
-            value = (
-                np.einsum("ij,ij->i", g[:, :3], np.take(directions, cls[doc], axis=0)) / norm[doc]
-            )
+            along = np.take(directions, cls[doc], axis=0)  # each n-gram's class direction
+            value = np.einsum("ij,ij->i", g[:, :3], along) / norm[doc]
             keep = np.flatnonzero((size > 1) & (value > 0))
             top = keep[top_per_doc(doc[keep], value[keep], k)]
             c_doc.append(doc[top])
