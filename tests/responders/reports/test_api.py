@@ -4,6 +4,7 @@ every format, the archive served as generated."""
 from __future__ import annotations
 
 import dataclasses
+from datetime import UTC
 
 import pytest
 from fastapi.testclient import TestClient
@@ -12,10 +13,19 @@ from sqlalchemy.orm import Session
 from responders.deadlines import DeadlineCalculator
 from responders.reports.archive import generate_due_reports
 from responders.reports.config import ReportOptions
+from responders.web import reports
 from tests.responders.reports.conftest import AS_OF, add_alert, seed_fixture_week
 from tests.responders.web.conftest import bearer
 
 URL = "/api/reports/weekly?week=2026-W47"
+
+
+@pytest.fixture(autouse=True)
+def report_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The API reports "as known now"; the fixture week's figures are worked out as
+    known at `AS_OF` (a low alert raised that Friday is overdue a week later), so the
+    endpoint's clock is set there: a fake clock, the one thing here that is not real."""
+    monkeypatch.setattr(reports, "now_utc", lambda: AS_OF.astimezone(UTC))
 
 
 @pytest.fixture
