@@ -232,9 +232,17 @@ def latency(pipe: Pipeline, gen: Posts, rate: float, seconds: float) -> list[flo
     return sorted(arrived[e] - fetched[e].timestamp() for e in arrived if e in fetched)
 
 
+#: Other processes whose CPU is reported, by the start of their command name: the
+#: database server (all its backends) and the Tansu broker (`tansu-v0.6.0-…`).
+SERVERS = {"postgres": "postgres", "tansu": "broker"}
+
+
 def stage_cpu(supervisor: int) -> dict[str, float]:
-    """CPU seconds (user + system) so far of each stage process under `supervisor`, and
-    `machine`: the busy CPU seconds of the whole machine (PostgreSQL and the broker too).
+    """CPU seconds (user + system) so far of each stage process under `supervisor`, of
+    the PostgreSQL server and the broker (`SERVERS`; a backend that exits between two
+    readings drops out, so those are lower bounds), of this benchmark's own process
+    (`driver`: publishing and reading back), and `machine`: the busy CPU seconds of the
+    whole machine.
 
     CPU per post is the steady figure on a shared machine, where posts/s moves with the
     other tenants' load from run to run."""
@@ -244,13 +252,18 @@ def stage_cpu(supervisor: int) -> dict[str, float]:
         if not proc.name.isdigit():
             continue
         try:
-            stat = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+            comm, stat = (proc / "stat").read_text().split("(", 1)[1].rsplit(")", 1)
             cmd = (proc / "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue  # exited meanwhile
-        if int(stat[1]) == supervisor and b"stage" in cmd:
-            name = cmd[cmd.index(b"stage") + 1].decode()
-            out[name] = (int(stat[11]) + int(stat[12])) / tick
+        fields = stat.split()
+        seconds = (int(fields[11]) + int(fields[12])) / tick
+        if int(fields[1]) == supervisor and b"stage" in cmd:
+            out[cmd[cmd.index(b"stage") + 1].decode()] = seconds
+        elif server := next((SERVERS[p] for p in SERVERS if comm.startswith(p)), None):
+            out[server] = out.get(server, 0.0) + seconds
+        elif int(proc.name) == os.getpid():
+            out["driver"] = seconds
     fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
     idle = int(fields[3]) + int(fields[4])  # idle + iowait
     out["machine"] = (sum(map(int, fields[:8])) - idle) / tick

@@ -4,9 +4,10 @@
 the reposted text, then letters, digits and CJK characters only, lower case) and reduced
 to a 64-bit SimHash over its character shingles (`clustering.shingle` characters, 3 by
 default). Near-identical texts — the same wire story on three portals, a re-crawled
-page with a changed footer — differ in a few bits. The hash is cut into six bands (11,
-11, 11, 11, 10 and 10 bits): two hashes at Hamming distance ≤ 5 share at least one band
-(pigeonhole), so candidates are found by an indexed equality lookup on
+page with a changed footer — differ in a few bits. The hash is cut into three blocks
+(22, 22 and 20 bits, each a pair of the six bands the locks use): two hashes at Hamming
+distance ≤ 5 differ in at most one bit of some block (pigeonhole), so candidates are
+found by indexed lookups of each block's value and its one-bit neighbours on
 `event_fingerprints`, never by a scan. A post joins the nearest candidate event within
 `max_distance` bits that has the same topic (`same_topic`) and whose posts lie within
 `window_hours` of it; otherwise it starts a new event. An event remembers up to
@@ -33,6 +34,7 @@ workers cannot open two events for the same text.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
@@ -44,6 +46,7 @@ from statistics import fmean, pstdev
 import numpy as np
 import sqlalchemy as sa
 from scipy import sparse
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from pipeline.storage import models
@@ -54,17 +57,13 @@ from responders.rules import AlertRulesFile, higher
 BAND_WIDTHS = (11, 11, 11, 11, 10, 10)
 BANDS = len(BAND_WIDTHS)
 MAX_DISTANCE = BANDS - 1
-#: Candidates are looked up by pairs of bands, three blocks of 22, 22 and 20 bits: two
-#: hashes within distance 5 differ in at most one bit of some block (pigeonhole), so a
-#: block's value and its one-bit neighbours find every one (`_probes`). A batch of 500
-#: posts then probes ~0.5 % of each block's values, where with the single bands it
-#: covered a fifth to a half of each and matched nine stored rows in ten.
+#: Candidates are looked up by pairs of bands, three blocks of 22, 22 and 20 bits, each
+#: an indexed column of `event_fingerprints`: two hashes within distance 5 differ in at
+#: most one bit of some block (pigeonhole), so a block's value and its one-bit
+#: neighbours find every one (`_probes`). A batch of 500 posts probes ~0.5 % of each
+#: block's values (with the single bands it covered a fifth to a half of each), and the
+#: lookup costs the same whatever the table holds.
 BLOCK_BANDS = ((0, 1), (2, 3), (4, 5))
-#: Below this many stored fingerprints a batch reads all of those in the window rather
-#: than probe: the probe lists cost a fixed ~30 ms a batch to write and parse, reading a
-#: row and testing its distance ~2-3 µs (SQLite, batches of 500: the two cost the same
-#: at 10,000-20,000 stored).
-PROBE_FROM = 15_000
 HOUR = timedelta(hours=1)
 
 #: Repost and reply markers: `//@name:`, `回复@name:`, `转发微博`.
@@ -299,16 +298,30 @@ class EventStore:
     def _candidates(self, session: Session, posts: Sequence[PostRef]) -> list[_Candidate]:
         """Stored fingerprints within `max_distance` of a post, with their recent events."""
         fp = models.EventFingerprint
-        statement = (
-            sa.select(fp.fingerprint, fp.event_id)
-            .join(models.Event, models.Event.id == fp.event_id)
-            .where(models.Event.last_seen >= posts[0].at - self.window)
+        connection = session.connection()
+        dialect = connection.dialect.name
+        probes = _probes([p.fingerprint for p in posts])
+        statement = sa.select(fp.fingerprint, fp.event_id).where(
+            sa.or_(
+                *(
+                    _one_of(getattr(fp, f"block{i}"), values, dialect)
+                    for i, values in enumerate(probes)
+                )
+            )
         )
-        stored = session.connection().execute(sa.select(sa.func.count()).select_from(fp))
-        if stored.scalar_one() >= PROBE_FROM:
-            statement = statement.where(_near_a_probe([p.fingerprint for p in posts]))
-        rows = session.connection().execute(statement).all()
-        # Most rows are not near any post: skip them before loading their events.
+        if dialect == "postgresql":
+            # psycopg prepares a statement it runs often, and PostgreSQL may then reuse
+            # a generic plan made while the table was small: a scan testing each row
+            # against the arrays element by element (~45 ms a batch at 10,000 rows).
+            # Planned with the arrays at hand, it is a hashed scan or index lookups,
+            # whichever the table's size makes cheaper.
+            connection.exec_driver_sql("SET LOCAL plan_cache_mode = force_custom_plan")
+            rows = connection.execute(statement).all()
+            connection.exec_driver_sql("SET LOCAL plan_cache_mode = DEFAULT")
+        else:
+            rows = connection.execute(statement).all()
+        # Some rows share a block value with a probe and are farther away: skipped
+        # before their events are loaded.
         rows = [(int(h, 16), event_id) for h, event_id in rows]
         near = _within(
             np.fromiter((f for f, _ in rows), dtype=np.uint64, count=len(rows)),
@@ -323,11 +336,12 @@ class EventStore:
             row.id: EventRow(**row._mapping)
             for row in session.execute(
                 sa.select(*(table.c[name] for name in _EVENT_COLUMNS)).where(
-                    table.c.id.in_({event_id for _, event_id in rows})
+                    table.c.id.in_({event_id for _, event_id in rows}),
+                    table.c.last_seen >= posts[0].at - self.window,
                 )
             )
         }
-        return [_Candidate(fingerprint, events[event_id]) for fingerprint, event_id in rows]
+        return [_Candidate(fp, events[event_id]) for fp, event_id in rows if event_id in events]
 
     def _assign(
         self, session: Session, posts: Sequence[PostRef], touched: dict[str, Touched]
@@ -410,7 +424,7 @@ class EventStore:
                 continue
             stored[event_id] = stored.get(event_id, 0) + 1
             row = {"event_id": event_id, "fingerprint": f"{fingerprint:016x}"}
-            row.update({f"b{i}": band for i, band in enumerate(bands(fingerprint))})
+            row.update({f"block{i}": block for i, block in enumerate(blocks(fingerprint))})
             rows.append(row)
         write_rows(session, fp, rows)
 
@@ -522,35 +536,40 @@ class EventStore:
         return out
 
 
-def _near_a_probe(fingerprints: Sequence[int]) -> sa.ColumnElement[bool]:
-    """Stored fingerprints one of whose blocks is a probe of `fingerprints`: every one
-    within distance 5 and a few others."""
-    fp = models.EventFingerprint
-    blocks = [
-        getattr(fp, f"b{low}") + getattr(fp, f"b{high}") * (1 << BAND_WIDTHS[low])
-        for low, high in BLOCK_BANDS
-    ]
-    # The probe values are integers computed here, written into the statement: thousands
-    # of them per block, more than SQLite or psycopg take as parameters (and SQLAlchemy's
-    # literal rendering would cost more than the query).
-    return sa.or_(
-        *(
-            block.op("IN")(sa.literal_column(f"({str(values)[1:-1]})"))
-            for block, values in zip(blocks, _probes(fingerprints), strict=True)
-        )
-    )
+def _one_of(
+    column: sa.ColumnElement[int], values: list[int], dialect: str
+) -> sa.ColumnElement[bool]:
+    """`column` is one of `values`, thousands of them, as one bound text parameter: a
+    PostgreSQL array literal, a JSON array read by SQLite's `json_each`. The index on
+    `column` can serve the lookup, no statement text grows with the batch, and the
+    driver passes one string (psycopg adapting a list of ints element by element cost
+    ~7 % of the responder). On PostgreSQL the parameter is left untyped, so the server
+    reads it as the array itself, a constant the planner sees, rather than as text that
+    a cast turns into an array row by row."""
+    if dialect == "postgresql":
+        literal = "{" + ",".join(map(str, values)) + "}"
+        array = sa.cast(sa.bindparam(None, literal, type_=sa.types.NullType()), ARRAY(sa.Integer))
+        return column == sa.any_(array)
+    listed = sa.func.json_each(sa.bindparam(None, json.dumps(values), type_=sa.String))
+    return column.in_(sa.select(listed.table_valued("value").c.value))
+
+
+def blocks(fingerprint: int) -> tuple[int, ...]:
+    """The blocks of `BLOCK_BANDS`: pairs of bands, low band in the low bits."""
+    b = bands(fingerprint)
+    return tuple(b[low] | (b[high] << BAND_WIDTHS[low]) for low, high in BLOCK_BANDS)
 
 
 def _probes(fingerprints: Sequence[int]) -> list[list[int]]:
     """Per block of `BLOCK_BANDS`, the block values of `fingerprints` and every value one
-    bit away from one of them (repeats left in: the database's IN list drops them)."""
+    bit away from one of them, sorted, each once."""
     hashes = np.array(fingerprints, dtype=np.uint64)
     out, shift = [], 0
     for low, high in BLOCK_BANDS:
         width = BAND_WIDTHS[low] + BAND_WIDTHS[high]
         values = (hashes >> np.uint64(shift)) & np.uint64((1 << width) - 1)
         flips = np.uint64(1) << np.arange(width, dtype=np.uint64)
-        out.append(np.concatenate([values, (values[:, None] ^ flips).ravel()]).tolist())
+        out.append(np.unique(np.concatenate([values, (values[:, None] ^ flips).ravel()])).tolist())
         shift += width
     return out
 

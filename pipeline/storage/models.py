@@ -189,25 +189,23 @@ class Event(Base):
 
 
 class EventFingerprint(Base):
-    """A SimHash of one of an event's texts, split into six bands (11, 11, 11, 11, 10, 10
-    bits). Two 64-bit hashes within Hamming distance 5 share at least one band (the
-    PostgreSQL advisory locks of `responders.events` are per band); candidates are looked
-    up by pairs of bands (`responders.events.BLOCK_BANDS`), so the single-band indexes
-    no longer serve that lookup."""
+    """A SimHash of one of an event's texts, with its three blocks (22, 22 and 20 bits)
+    indexed: two 64-bit hashes within Hamming distance 5 differ in at most one bit of
+    some block, so candidates are found by looking up each block and its one-bit
+    neighbours (`responders.events`)."""
 
     __tablename__ = "event_fingerprints"
-    __table_args__ = tuple(sa.Index(f"ix_event_fingerprints_b{i}", f"b{i}") for i in range(6))
+    __table_args__ = tuple(
+        sa.Index(f"ix_event_fingerprints_block{i}", f"block{i}") for i in range(3)
+    )
 
     event_id: Mapped[str] = mapped_column(
         sa.ForeignKey("events.id", ondelete="CASCADE"), primary_key=True
     )
     fingerprint: Mapped[str] = mapped_column(sa.String(16), primary_key=True)
-    b0: Mapped[int]
-    b1: Mapped[int]
-    b2: Mapped[int]
-    b3: Mapped[int]
-    b4: Mapped[int]
-    b5: Mapped[int]
+    block0: Mapped[int]
+    block1: Mapped[int]
+    block2: Mapped[int]
 
 
 class TopicHour(Base):

@@ -137,3 +137,46 @@ def test_upgrade_on_a_given_connection() -> None:
         tables = set(sa.inspect(connection).get_table_names())
     assert tables >= TABLES
     engine.dispose()
+
+
+def test_fingerprint_bands_become_blocks_and_back(db_url: str) -> None:
+    """0007 turns the six stored bands of each fingerprint into its three blocks, and
+    its downgrade turns them back."""
+    from responders.events import bands, blocks
+
+    hashes = [0, 2**64 - 1, 0x0123456789ABCDEF, 0xFEDCBA9876543210]
+    upgrade(db_url, "0006")
+    engine = make_engine(db_url)
+    try:
+        with engine.begin() as c:
+            c.execute(
+                sa.text(
+                    "INSERT INTO events (id, title, first_seen, last_seen, post_count, "
+                    "source_count, heat, state) VALUES ('e', 't', :at, :at, 0, 0, 0, 'open')"
+                ),
+                {"at": "2026-11-27T00:00:00+00:00"},
+            )
+            for h in hashes:
+                columns = {f"b{i}": band for i, band in enumerate(bands(h))}
+                c.execute(
+                    sa.text(
+                        "INSERT INTO event_fingerprints (event_id, fingerprint, "
+                        f"{', '.join(columns)}) VALUES ('e', :fp, "
+                        f"{', '.join(':' + name for name in columns)})"
+                    ),
+                    {"fp": f"{h:016x}", **columns},
+                )
+        upgrade(db_url)
+        with engine.connect() as c:
+            rows = c.execute(
+                sa.text("SELECT fingerprint, block0, block1, block2 FROM event_fingerprints")
+            ).all()
+        assert {fp: tuple(b) for fp, *b in rows} == {f"{h:016x}": blocks(h) for h in hashes}
+        downgrade(db_url, "0006")
+        with engine.connect() as c:
+            rows = c.execute(
+                sa.text("SELECT fingerprint, b0, b1, b2, b3, b4, b5 FROM event_fingerprints")
+            ).all()
+        assert {fp: tuple(b) for fp, *b in rows} == {f"{h:016x}": bands(h) for h in hashes}
+    finally:
+        engine.dispose()
