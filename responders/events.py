@@ -64,6 +64,10 @@ MAX_DISTANCE = BANDS - 1
 #: block's values (with the single bands it covered a fifth to a half of each), and the
 #: lookup costs the same whatever the table holds.
 BLOCK_BANDS = ((0, 1), (2, 3), (4, 5))
+#: (shift, width) of each block in the hash.
+_BLOCKS = tuple(
+    (sum(BAND_WIDTHS[:low]), BAND_WIDTHS[low] + BAND_WIDTHS[high]) for low, high in BLOCK_BANDS
+)
 HOUR = timedelta(hours=1)
 
 #: Repost and reply markers: `//@name:`, `回复@name:`, `转发微博`.
@@ -309,17 +313,17 @@ class EventStore:
                 )
             )
         )
-        if dialect == "postgresql":
-            # psycopg prepares a statement it runs often, and PostgreSQL may then reuse
-            # a generic plan made while the table was small: a scan testing each row
-            # against the arrays element by element (~45 ms a batch at 10,000 rows).
-            # Planned with the arrays at hand, it is a hashed scan or index lookups,
-            # whichever the table's size makes cheaper.
+        # PostgreSQL: psycopg prepares a statement it runs often, and the server may then
+        # reuse a generic plan made while the table was small: a scan testing each row
+        # against the arrays element by element (~45 ms a batch at 10,000 rows).
+        # Planned with the arrays at hand, it is a hashed scan or index lookups,
+        # whichever the table's size makes cheaper.
+        custom_plan = dialect == "postgresql"
+        if custom_plan:
             connection.exec_driver_sql("SET LOCAL plan_cache_mode = force_custom_plan")
-            rows = connection.execute(statement).all()
+        rows = connection.execute(statement).all()
+        if custom_plan:
             connection.exec_driver_sql("SET LOCAL plan_cache_mode = DEFAULT")
-        else:
-            rows = connection.execute(statement).all()
         # Some rows share a block value with a probe and are farther away: skipped
         # before their events are loaded.
         rows = [(int(h, 16), event_id) for h, event_id in rows]
@@ -555,22 +559,19 @@ def _one_of(
 
 
 def blocks(fingerprint: int) -> tuple[int, ...]:
-    """The blocks of `BLOCK_BANDS`: pairs of bands, low band in the low bits."""
-    b = bands(fingerprint)
-    return tuple(b[low] | (b[high] << BAND_WIDTHS[low]) for low, high in BLOCK_BANDS)
+    """The blocks of `BLOCK_BANDS` (each its two bands' bits, in place)."""
+    return tuple((fingerprint >> shift) & ((1 << width) - 1) for shift, width in _BLOCKS)
 
 
 def _probes(fingerprints: Sequence[int]) -> list[list[int]]:
     """Per block of `BLOCK_BANDS`, the block values of `fingerprints` and every value one
     bit away from one of them, sorted, each once."""
     hashes = np.array(fingerprints, dtype=np.uint64)
-    out, shift = [], 0
-    for low, high in BLOCK_BANDS:
-        width = BAND_WIDTHS[low] + BAND_WIDTHS[high]
+    out = []
+    for shift, width in _BLOCKS:
         values = (hashes >> np.uint64(shift)) & np.uint64((1 << width) - 1)
         flips = np.uint64(1) << np.arange(width, dtype=np.uint64)
         out.append(np.unique(np.concatenate([values, (values[:, None] ^ flips).ravel()])).tolist())
-        shift += width
     return out
 
 
