@@ -8,6 +8,7 @@ stage run real subprocesses instead.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import threading
 import time
@@ -139,14 +140,15 @@ class ReactorThread:
     """The session's Twisted reactor (Scrapy's asyncio one), running in a thread."""
 
     def __init__(self) -> None:
-        from scrapy.utils.reactor import install_reactor
+        from scrapy.utils.reactor import set_asyncio_event_loop_policy
+        from twisted.internet import asyncioreactor
 
-        from crawlers import settings as crawl_settings
-
-        install_reactor(
-            crawl_settings.__dict__.get("TWISTED_REACTOR")
-            or "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
-        )
+        # Scrapy's default reactor, on an event loop of its own: `install_reactor` would
+        # take the main thread's current loop, and Playwright's sync API (the browser
+        # tests' session fixture) leaves its loop running there, so the reactor thread
+        # could not run it and the crawl tests after the browser tests hung.
+        set_asyncio_event_loop_policy()
+        asyncioreactor.install(eventloop=asyncio.new_event_loop())
         from twisted.internet import reactor
 
         self.reactor = reactor
