@@ -34,7 +34,6 @@ workers cannot open two events for the same text.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
@@ -46,11 +45,10 @@ from statistics import fmean, pstdev
 import numpy as np
 import sqlalchemy as sa
 from scipy import sparse
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from pipeline.storage import models
-from pipeline.storage.repository import upsert_insert, write_rows
+from pipeline.storage.repository import one_of_ints, upsert_insert, write_rows
 from responders.rules import AlertRulesFile, higher
 
 #: Bits per band: six bands, so two hashes within Hamming distance 5 share one.
@@ -303,12 +301,11 @@ class EventStore:
         """Stored fingerprints within `max_distance` of a post, with their recent events."""
         fp = models.EventFingerprint
         connection = session.connection()
-        dialect = connection.dialect.name
         probes = _probes([p.fingerprint for p in posts])
         statement = sa.select(fp.fingerprint, fp.event_id).where(
             sa.or_(
                 *(
-                    _one_of(getattr(fp, f"block{i}"), values, dialect)
+                    one_of_ints(session, getattr(fp, f"block{i}"), values)
                     for i, values in enumerate(probes)
                 )
             )
@@ -318,7 +315,7 @@ class EventStore:
         # against the arrays element by element (~45 ms a batch at 10,000 rows).
         # Planned with the arrays at hand, it is a hashed scan or index lookups,
         # whichever the table's size makes cheaper.
-        custom_plan = dialect == "postgresql"
+        custom_plan = connection.dialect.name == "postgresql"
         if custom_plan:
             connection.exec_driver_sql("SET LOCAL plan_cache_mode = force_custom_plan")
         rows = connection.execute(statement).all()
@@ -538,24 +535,6 @@ class EventStore:
             if current > fmean(history) + spike.k * pstdev(history):
                 out.add((topic, hour))
         return out
-
-
-def _one_of(
-    column: sa.ColumnElement[int], values: list[int], dialect: str
-) -> sa.ColumnElement[bool]:
-    """`column` is one of `values`, thousands of them, as one bound text parameter: a
-    PostgreSQL array literal, a JSON array read by SQLite's `json_each`. The index on
-    `column` can serve the lookup, no statement text grows with the batch, and the
-    driver passes one string (psycopg adapting a list of ints element by element cost
-    ~7 % of the responder). On PostgreSQL the parameter is left untyped, so the server
-    reads it as the array itself, a constant the planner sees, rather than as text that
-    a cast turns into an array row by row."""
-    if dialect == "postgresql":
-        literal = "{" + ",".join(map(str, values)) + "}"
-        array = sa.cast(sa.bindparam(None, literal, type_=sa.types.NullType()), ARRAY(sa.Integer))
-        return column == sa.any_(array)
-    listed = sa.func.json_each(sa.bindparam(None, json.dumps(values), type_=sa.String))
-    return column.in_(sa.select(listed.table_valued("value").c.value))
 
 
 def blocks(fingerprint: int) -> tuple[int, ...]:

@@ -12,6 +12,7 @@ overlapping batches on PostgreSQL lock rows in the same order and cannot deadloc
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from operator import itemgetter
@@ -19,6 +20,7 @@ from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session, aliased
 
 from pipeline.storage.models import (
@@ -132,6 +134,27 @@ def _plan(
     for row in batch:
         groups.setdefault(frozenset(row), []).append(row)
     return statement, list(groups.values())
+
+
+def one_of_ints(
+    session: Session, column: sa.ColumnElement[int], values: list[int]
+) -> sa.ColumnElement[bool]:
+    """`column` is one of `values`, thousands of them, as one bound text parameter: a
+    PostgreSQL array literal, a JSON array read by SQLite's `json_each`. The index on
+    `column` can serve the lookup, no statement text grows with the list (as an `IN`
+    list in `in_chunks` would), and the driver passes one string (psycopg adapting a list
+    of ints element by element cost ~7 % of the responder). On PostgreSQL the parameter
+    is left untyped, so the server reads it as the array itself, a constant the planner
+    sees, rather than as text that a cast turns into an array row by row."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        literal = "{" + ",".join(map(str, values)) + "}"
+        array = sa.cast(sa.bindparam(None, literal, type_=sa.types.NullType()), ARRAY(sa.Integer))
+        return column == sa.any_(array)
+    if dialect == "sqlite":
+        listed = sa.func.json_each(sa.bindparam(None, json.dumps(values), type_=sa.String))
+        return column.in_(sa.select(listed.table_valued("value").c.value))
+    raise NotImplementedError(f"value lists need SQLite or PostgreSQL, not {dialect}")
 
 
 def upsert_insert(session: Session, table: sa.Table) -> sqlite.Insert | postgresql.Insert:

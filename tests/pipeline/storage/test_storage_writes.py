@@ -26,6 +26,7 @@ from pipeline.storage.repository import (
     append_audit_entries,
     current_classification,
     current_classifications,
+    one_of_ints,
     stored_post_ids,
     upsert_classifications,
     upsert_departments,
@@ -117,6 +118,21 @@ def test_stored_post_ids_reads_in_chunks(session: Session) -> None:
     asked = [f"p{i}" for i in range(1200)]  # more than one IN list
     assert stored_post_ids(session, asked) == {f"p{i}" for i in range(0, 1200, 2)}
     assert stored_post_ids(session, []) == set()
+
+
+def test_one_of_ints_matches_a_long_list(session: Session) -> None:
+    """Thousands of values as one parameter; the empty list matches nothing."""
+    upsert_departments(session, [department(f"d{i}") for i in range(40)])
+    session.flush()
+    number = sa.cast(sa.func.substr(Department.id, 2), sa.Integer)
+    wanted = list(range(0, 40, 3)) + list(range(1000, 6000))
+
+    def matching(values: list[int]) -> set[str]:
+        query = sa.select(Department.id).where(one_of_ints(session, number, values))
+        return set(session.scalars(query))
+
+    assert matching(wanted) == {f"d{i}" for i in range(0, 40, 3)}
+    assert matching([]) == set()
 
 
 def test_upsert_posts_collapses_duplicates_within_a_batch(session: Session) -> None:
