@@ -12,9 +12,15 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 # Install from a writable throw-away view of the build context (see .dockerignore), so
 # neither the sources nor setuptools' build/ and *.egg-info end up in the image.
+# gcc builds the C extensions (classifiers/_native.c, responders/_native.c) and leaves in
+# the same layer.
 RUN --mount=type=bind,target=/tmp/src,rw \
     --mount=type=cache,target=/root/.cache/pip \
-    pip install /tmp/src
+    apt-get update \
+ && apt-get install -y --no-install-recommends gcc libc6-dev \
+ && pip install /tmp/src \
+ && apt-get purge -y --auto-remove gcc libc6-dev \
+ && rm -rf /var/lib/apt/lists/*
 
 # Default configuration baked in; docker-compose.yml mounts ./config over it.
 COPY config /etc/yuqing

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from classifiers.features import token_ids
 from classifiers.models.sensitivity import SensitivityScorer
 from classifiers.severity import SeverityGrader, load_config
@@ -145,38 +147,50 @@ class Classifier:
         sensitivity = self.sensitivity.score_batch(texts, tokens)
         hits = self.watchlists.match_batch(texts, [d.source for d in docs])
         best = sentiment.argmax(axis=1)
-        labels = [self.sentiment_labels[b] for b in best]
+        labels = [self.sentiment_labels[b] for b in best.tolist()]
+        sentiment_p = sentiment[np.arange(len(docs)), best].tolist()
+        relevance_p = relevance.tolist()
+        # The fields below are valid by construction (probabilities in [0, 1], labels
+        # from the models' label sets), so the results are built without pydantic's
+        # validation, which cost ~5 µs a post (benchmarks/classify.py); a test
+        # validates the classifier's output against the schema.
+        new_result = Classification.model_construct
+        new_score = DepartmentScore.model_construct
         out = []
         for i, doc in enumerate(docs):
-            p_rel = float(relevance[i])
-            probs = sentiment[i]
+            p_rel = relevance_p[i]
+            p_sent = sentiment_p[i]
             label = labels[i]
             sent_terms = sentiment_terms[i]
+            sens = sensitivity[i]
             grade = self.grader.grade(
                 sentiment=label,
-                sentiment_score=float(probs[best[i]]),
+                sentiment_score=p_sent,
                 relevant=p_rel >= 0.5,
                 relevance_score=p_rel,
-                sensitivity=sensitivity[i],
+                sensitivity=sens,
                 watch_hits=hits[i],
                 sentiment_terms=sent_terms,
             )
             route = routes[i]
-            depts = [DepartmentScore(id=d, score=round(s, 4), role=r) for d, s, r in route.ranked]
-            lead = depts[0].id if depts else None
-            explanation: dict[str, list[str]] = {
-                "relevance": list(relevance_terms[i]),
-                "departments": route.terms,
-                "sentiment": sent_terms,
-                "severity": list(grade.terms),
-            }
-            explanation.update(
-                {f"sensitivity.{k}": v for k, v in sensitivity[i].explanation().items()}
-            )
+            depts = [new_score(id=d, score=round(s, 4), role=r) for d, s, r in route.ranked]
+            lead = route.ranked[0][0] if route.ranked else None
+            explanation: dict[str, list[str]] = {}
+            for key, terms in (
+                ("relevance", relevance_terms[i]),
+                ("departments", route.terms),
+                ("sentiment", sent_terms),
+                ("severity", grade.terms),
+            ):
+                if terms:
+                    explanation[key] = list(terms)
+            for category in sens.categories:
+                if category.terms:
+                    explanation[f"sensitivity.{category.category}"] = list(category.terms)
             if hits[i]:
                 explanation["watchlists"] = [h.rule_id for h in hits[i]]
             out.append(
-                Classification(
+                new_result(
                     post_id=doc.id,
                     model_version=self.model_version,
                     policy_relevant=p_rel >= 0.5,
@@ -184,10 +198,10 @@ class Classifier:
                     departments=depts,
                     topic=self.topics.get(lead) if lead else None,
                     sentiment=label,
-                    sentiment_score=round(float(probs[best[i]]), 4),
-                    sensitivity=list(sensitivity[i].names),
+                    sentiment_score=round(p_sent, 4),
+                    sensitivity=list(sens.names),
                     severity=grade.level,
-                    explanation={k: v for k, v in explanation.items() if v},
+                    explanation=explanation,
                     classified_at=classified_at,
                 )
             )

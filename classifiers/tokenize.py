@@ -55,9 +55,10 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
-from itertools import filterfalse
 from pathlib import Path
 from typing import Literal, Protocol
+
+from classifiers import _native
 
 __all__ = [
     "DEFAULT_BACKEND",
@@ -282,8 +283,7 @@ class Tokenizer:
         """The words of `text`, filtered as configured. Empty text gives []."""
         if not text:
             return []
-        # filterfalse with a bound C method keeps the per-token loop in C.
-        tokens = list(filterfalse(self._drop.__contains__, self._segmenter.cut(text)))
+        tokens = _native.drop(self._segmenter.cut(text), self._drop)
         if self.drop_numbers:
             user = self.user_words
             tokens = [

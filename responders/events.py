@@ -44,11 +44,11 @@ from statistics import fmean, pstdev
 
 import numpy as np
 import sqlalchemy as sa
-from scipy import sparse
 from sqlalchemy.orm import Session
 
 from pipeline.storage import models
 from pipeline.storage.repository import one_of_ints, upsert_insert, write_rows
+from responders import _native
 from responders.rules import AlertRulesFile, higher
 
 #: Bits per band: six bands, so two hashes within Hamming distance 5 share one.
@@ -72,7 +72,6 @@ HOUR = timedelta(hours=1)
 _REPOST = re.compile(r"(?://|回复)@[^\s:：/]{1,30}[:：]|转发微博")
 _NOT_WORD = re.compile(r"[\W_]+")
 _URL = re.compile(r"(?:https?://|www\.)[^\s\u3000-\u303f\uff00-\uffef]+")
-_MULTIPLIER = np.uint64(1_000_003)
 #: The event columns a batch changes (title, topic and state stay as they are).
 _EVENT_CHANGES = (
     "first_seen",
@@ -99,40 +98,13 @@ def normalise(text: str) -> str:
     return _NOT_WORD.sub("", text).lower()
 
 
-def _mix(x: np.ndarray) -> np.ndarray:
-    """splitmix64's finaliser: spreads each shingle's code over all 64 bits."""
-    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return x ^ (x >> np.uint64(31))
-
-
 def simhashes(texts: Sequence[str], shingle: int = 3) -> list[int]:
     """64-bit SimHash of each text's normalised character shingles (every occurrence
-    votes), vectorised over the whole batch."""
+    votes; `responders._native.simhashes`)."""
     if not texts:
         return []
     norms = [(normalise(t) or t.strip() or "-").ljust(shingle, "\0") for t in texts]
-    codes = np.frombuffer("".join(norms).encode("utf-32-le"), dtype="<u4").astype(np.uint64)
-    lengths = np.fromiter((len(n) for n in norms), dtype=np.int64, count=len(norms))
-    ends = np.cumsum(lengths)
-    count = len(codes) - shingle + 1
-    hashes = np.zeros(count, dtype=np.uint64)
-    for offset in range(shingle):  # polynomial hash of each window, wrapping at 2**64
-        hashes = hashes * _MULTIPLIER + codes[offset : offset + count]
-    # Windows that start in one text and end in the next are dropped.
-    text_of = np.repeat(np.arange(len(norms)), lengths)[:count]
-    keep = np.arange(count) + shingle <= ends[text_of]
-    hashes, text_of = _mix(hashes[keep]), text_of[keep]
-    bits = np.unpackbits(hashes.astype("<u8").view(np.uint8).reshape(-1, 8), axis=1)
-    # Per text and bit, how many shingles have the bit set: one sparse product.
-    members = sparse.csr_matrix(
-        (np.ones(len(text_of), dtype=np.float32), (text_of, np.arange(len(text_of)))),
-        shape=(len(norms), len(text_of)),
-    )
-    ones = members @ bits.astype(np.float32)
-    shingles = np.bincount(text_of, minlength=len(norms))
-    packed = np.packbits(ones * 2 > shingles[:, None], axis=1)
-    return [int.from_bytes(row.tobytes(), "little") for row in packed]
+    return np.frombuffer(_native.simhashes(norms, shingle), dtype=np.uint64).tolist()
 
 
 def simhash(text: str, shingle: int = 3) -> int:

@@ -38,23 +38,21 @@ import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 
+from classifiers import _native
 from classifiers.features import (
     SHARED_TOKENS,
     TokenIds,
     TokenIndex,
     Tokens,
-    gather,
     known_features,
     new_token_chunks,
     token_ids,
-    top_per_doc,
 )
 
 __all__ = [
@@ -312,25 +310,17 @@ class ScoredBatch:
         `share` of the strongest single push are listed: weaker ones explain nothing,
         and dropping them first keeps the sorting below small.
         """
-        n = len(self.indptr) - 1
-        counts = np.diff(self.indptr)
-        doc = np.repeat(np.arange(n), counts)
-        contrib = gather(self.rows, self.ids, cols[doc]) * (sign / self.norms)[doc]
-        top = np.zeros(n)
-        nonempty = counts > 0
-        top[nonempty] = np.maximum.reduceat(contrib, self.indptr[:-1][nonempty])
-        keep = (contrib > 0) & (contrib >= share * top[doc])
-        doc, ids, contrib = doc[keep], self.ids[keep], contrib[keep]
-        # one weight per (post, token): occurrences of a token add up
-        _, first, times = np.unique(
-            doc * len(self.rows) + ids, return_index=True, return_counts=True
+        return _native.top_terms(
+            self.ids,
+            self.indptr,
+            self.norms,
+            self.rows,
+            np.ascontiguousarray(cols, dtype=np.int64),
+            np.ascontiguousarray(sign, dtype=np.float64),
+            k,
+            share,
+            self.words,
         )
-        doc, ids, contrib = doc[first], ids[first], contrib[first] * times
-        top = top_per_doc(doc, contrib, k)
-        doc, ids, contrib = doc[top], ids[top], contrib[top]
-        words = self.words
-        pairs = list(zip([words[i] for i in ids.tolist()], contrib.tolist(), strict=True))
-        return [pairs[a:b] for a, b in pairwise(np.searchsorted(doc, np.arange(n + 1)).tolist())]
 
 
 # ---------------------------------------------------------------------- persistence ---

@@ -25,10 +25,10 @@ features are summed with that weight. Each block is divided by the root of its s
 squared weights (the sum runs over tokens, so it decomposes token by token), which
 makes every feature a per-token quantity: at inference a token's contribution to all
 three classes, and to the block norms, is one table row computed the first time the
-token is seen (`TokenTable`). A batch then costs one sparse-times-dense product per
-block over the shared token ids (`classifiers.features.token_ids`), plus the
-head characters (a vectorised hash and a gather). No per-token Python beyond the
-shared id lookup.
+token is seen (the token table). A batch then costs one pass in C over the shared
+token ids (`classifiers.features.token_ids`, `classifiers._native.sentiment_tokens`:
+counts, block norms, scores and each token's explanation value), plus the head
+characters (a vectorised hash and a gather). No per-token Python.
 
 Models
 ------
@@ -78,6 +78,7 @@ from typing import Any, Self
 import numpy as np
 import scipy.sparse as sp
 
+from classifiers import _native
 from classifiers.features import (
     TokenIds,
     gather,
@@ -248,12 +249,24 @@ def _tokens_of(texts: Sequence[str], tokens: Sequence[Sequence[str]] | None) -> 
 
 
 @dataclass(frozen=True, slots=True)
+class _Tokens:
+    """A batch's token blocks (`classifiers._native.sentiment_tokens`): each post's
+    normalised score per block and class, and per distinct shown token of a post its
+    explanation value towards each class."""
+
+    scores: np.ndarray  # (post, block, class)
+    doc: np.ndarray  # per explained token: its post
+    token: np.ndarray  # and its token id
+    explain: np.ndarray  # (token, class)
+
+
+@dataclass(frozen=True, slots=True)
 class _Batch:
     """A batch's features: heads, the head n-gram part and the token part (or None)."""
 
     heads: list[str]
     head: tuple[Any, ...]
-    tokens: tuple[np.ndarray, list[tuple[sp.csr_matrix, np.ndarray]]] | None
+    tokens: _Tokens | None
 
 
 class SentimentFeatures:
@@ -537,14 +550,14 @@ class SentimentModel:
     # Token table columns: 3 scores per block, the squared-idf sum per block, then per
     # block the scores projected on each class's explanation direction (3 each), the
     # token's letter/digit count and whether it may be shown as an explanation.
-    # Column-major, so that each column is contiguous for the sparse products.
+    # Row-major: `classifiers._native.sentiment_tokens` reads a token's whole row at once.
     _NORMS = 3 * len(BLOCKS)
     _EXPLAIN = _NORMS + len(BLOCKS)
     _WIDTH = _EXPLAIN + 3 * len(BLOCKS) + 2
     _CORE, _SHOWN = -2, -1
 
     def _reset_tables(self) -> None:
-        self._tab = np.zeros((0, self._WIDTH), order="F")
+        self._tab = np.zeros((0, self._WIDTH))
         self._filled = np.zeros(0, dtype=bool)
         self._generation: tuple[int, int] | None = None
         self._head_table: np.ndarray | None = None
@@ -602,14 +615,14 @@ class SentimentModel:
         with self._lock:
             gen = (id(tids.index), tids.generation)
             if gen != self._generation:
-                self._tab = np.zeros((0, self._WIDTH), order="F")
+                self._tab = np.zeros((0, self._WIDTH))
                 self._filled = np.zeros(0, dtype=bool)
                 self._generation = gen
             ids = tids.ids
             need = int(ids.max()) + 1 if len(ids) else 0
             if need > len(self._filled):
                 size = max(need, 2 * len(self._filled), 4096)
-                tab = np.zeros((size, self._WIDTH), order="F")
+                tab = np.zeros((size, self._WIDTH))
                 tab[: len(self._tab)] = self._tab
                 filled = np.zeros(size, dtype=bool)
                 filled[: len(self._filled)] = self._filled
@@ -621,16 +634,6 @@ class SentimentModel:
                     self._tab[new] = self._token_rows([words[t] for t in new.tolist()])
                     self._filled[new] = True
             return self._tab
-
-    @staticmethod
-    def _sublinear(docs: np.ndarray, ids: np.ndarray, n: int, width: int) -> sp.csr_matrix:
-        """docs × token ids, 1 + ln(count) (ids arrive grouped by doc)."""
-        indptr = np.zeros(n + 1, dtype=np.int64)
-        np.cumsum(np.bincount(docs, minlength=n), out=indptr[1:])
-        x = sp.csr_matrix((np.ones(len(ids)), ids, indptr), shape=(n, width))
-        x.sum_duplicates()
-        x.data = 1.0 + np.log(x.data)
-        return x
 
     def _as_ids(self, texts: Sequence[str], tokens: Any) -> Any:
         if not isinstance(tokens, TokenIds):
@@ -649,38 +652,19 @@ class SentimentModel:
         norm[norm == 0] = 1.0
         return doc, g, norm, out[2:] if with_pos else ()
 
-    def _token_part(self, texts: Sequence[str], heads: Sequence[str], tids: Any):
-        """The token table and, per block, (docs × token ids sublinear matrix, norms)."""
-        n = len(texts)
+    def _token_part(self, heads: list[str], tids: Any) -> _Tokens:
+        """The token blocks, one pass over the batch's ids in C (see `_Tokens`)."""
+        n, nb = len(heads), len(BLOCKS)
         tab = self._rows_for(tids)
-        ids, indptr = tids.ids, tids.indptr
-        lens = np.diff(indptr)
-        docs = np.repeat(np.arange(n), lens)
-        starts = np.repeat(indptr[:-1], lens)
-        # A token belongs to the head when the letters/digits before it in the post
-        # are fewer than the head's.
-        core = tab[:, self._CORE].take(ids)
-        csum = np.cumsum(core)
-        before = csum - core - np.concatenate([[0.0], csum])[starts]
-        budget = np.fromiter(map(_core_len, heads), dtype=np.float64, count=n)
-        in_head = before < budget[docs]
-        in_body = (np.arange(len(ids)) - starts) < MAX_TOKENS
-        width = tab.shape[0]
-        xh = self._sublinear(docs[in_head], ids[in_head], n, width)
-        xb = self._sublinear(docs[in_body], ids[in_body], n, width)
-        squares = {}
-        for x in (xh, xb):
-            x2 = x.copy()
-            x2.data **= 2
-            squares[id(x)] = x2
-        nb = len(BLOCKS)
-        parts = []
-        for k, block in enumerate(BLOCKS):
-            x = xh if block == "head_words" else xb
-            norm = np.sqrt(squares[id(x)] @ tab[:, 3 * nb + k])
-            norm[norm == 0] = 1.0
-            parts.append((x, norm))
-        return tab, parts
+        scores, doc, token, explain = _native.sentiment_tokens(
+            tids.ids, tids.indptr, heads, tab, MAX_TOKENS
+        )
+        return _Tokens(
+            np.frombuffer(scores).reshape(n, nb, 3),
+            np.frombuffer(doc, dtype=np.int64),
+            np.frombuffer(token, dtype=np.int64),
+            np.frombuffer(explain).reshape(-1, 3),
+        )
 
     def _batch(self, texts: Sequence[str], tids: Any, with_pos: bool = False) -> _Batch:
         """The features of a batch, computed once for scores and explanations alike."""
@@ -688,7 +672,7 @@ class SentimentModel:
         return _Batch(
             heads,
             self._head_part(heads, with_pos),
-            self._token_part(texts, heads, tids) if len(tids.ids) else None,
+            self._token_part(heads, tids) if len(tids.ids) else None,
         )
 
     def _decision_of(self, b: _Batch) -> np.ndarray:
@@ -701,9 +685,8 @@ class SentimentModel:
                 / norm[:, None]
             )
         if b.tokens is not None:
-            tab, parts = b.tokens
-            for k, (x, norm) in enumerate(parts):
-                s += np.stack([x @ tab[:, 3 * k + j] for j in range(3)], 1) / norm[:, None]
+            for k in range(len(BLOCKS)):
+                s += b.tokens.scores[:, k]
         return s
 
     def _proba_of(self, decision: np.ndarray, shifted: bool = True) -> np.ndarray:
@@ -772,38 +755,6 @@ class SentimentModel:
             cls = np.array([LABELS.index(lab) for lab in labels])
         return self._terms(b, tids.index.words, cls, k)
 
-    def _token_contributions(
-        self, token_part: tuple[np.ndarray, list[Any]], cls: np.ndarray, n: int
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(doc, contribution, token id) of each shown token of each post that pushed
-        toward the post's class, its blocks summed."""
-        tab, parts = token_part
-        (xh, _), (xb, _), _ = parts
-        width = tab.shape[0]
-        values: dict[int, list[np.ndarray]] = {}
-        for kb, (x, norm) in enumerate(parts):
-            rows = np.repeat(np.arange(n), np.diff(x.indptr))
-            v = gather(tab, x.indices, self._EXPLAIN + 3 * kb + cls[rows])
-            v *= x.data / norm[rows]
-            if id(x) in values:
-                values[id(x)][1] += v
-            else:
-                values[id(x)] = [rows, v]
-        rows, value = values[id(xb)]
-        # The head's tokens are among the body's (the head is the first line and the
-        # body the first MAX_TOKENS tokens): add each head entry to the body entry of the
-        # same (post, token); both matrices are canonical, so their keys are sorted.
-        rows_h, value_h = values[id(xh)]
-        keys = rows * width + xb.indices
-        keys_h = rows_h * width + xh.indices
-        at = np.minimum(np.searchsorted(keys, keys_h), max(len(keys) - 1, 0))
-        if len(keys_h) and not np.array_equal(keys[at], keys_h):
-            raise AssertionError("head tokens outside the body")  # pragma: no cover
-        value[at] += value_h
-        keep = (value > 0) & (tab[:, self._SHOWN].take(xb.indices) > 0)
-        rows, value, col = rows[keep], value[keep], xb.indices[keep]
-        return rows, value, col
-
     def _terms(self, b: _Batch, words: list[str], cls: np.ndarray, k: int) -> list[list[str]]:
         """Up to `k` terms per post that pushed most toward its class `cls[i]`."""
         n, heads = len(b.heads), b.heads
@@ -813,7 +764,10 @@ class SentimentModel:
         c_val: list[np.ndarray] = []
         c_term: list[str] = []
         if b.tokens is not None:
-            t_doc, t_val, t_col = self._token_contributions(b.tokens, cls, n)
+            t = b.tokens
+            value = gather(t.explain, np.arange(len(t.doc)), cls[t.doc])
+            keep = value > 0
+            t_doc, t_val, t_col = t.doc[keep], value[keep], t.token[keep]
             top = top_per_doc(t_doc, t_val, 2 * k)
             c_doc.append(t_doc[top])
             c_val.append(t_val[top])

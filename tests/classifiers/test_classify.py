@@ -68,6 +68,28 @@ def test_output_is_aligned_and_versioned(classifier: Classifier) -> None:
         assert r.departments and all(0 <= d.score <= 1 for d in r.departments)
 
 
+def test_results_pass_the_schema(classifier: Classifier) -> None:
+    """The classifier builds its results without pydantic's validation (for speed):
+    every field must still be what validation would accept and keep."""
+    from pipeline.messages import Classification
+
+    texts = [
+        "工地夜里施工，扬尘很大，噪声吵得睡不好！！",
+        "某小区发生火灾 致2人死亡，现场浓烟滚滚",
+        "咨询小学入学招生报名时间",
+        "娱乐圈明星八卦",
+        "",
+        "Hello world",
+        "😀" * 50,
+        "占道经营严重，城管不管" * 200,
+    ]
+    docs = [Doc(str(i), "标题" if i % 2 else None, t, "weibo") for i, t in enumerate(texts)]
+    for result in classifier.classify(docs):
+        dumped = result.model_dump()
+        assert Classification.model_validate(dumped).model_dump() == dumped
+        assert all(v for v in dumped["explanation"].values())  # no empty explanation lists
+
+
 def test_cleaned_posts_classify_as_raw_ones(classifier: Classifier) -> None:
     """The stage passes posts `pipeline.textprep` already cleaned and masked and skips
     cleaning them again: the result must be what cleaning raw text gives."""

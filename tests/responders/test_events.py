@@ -133,6 +133,20 @@ def test_batch_simhash_equals_the_per_post_definition_bit_for_bit(shingle: int) 
     assert [simhash(text, shingle) for text in texts] == expected
 
 
+def test_native_simhash_refuses_what_it_cannot_hash() -> None:
+    from responders import _native
+
+    with pytest.raises(ValueError, match="text 1 is not a str of at least 3"):
+        _native.simhashes(["abc", "ab"], 3)
+    with pytest.raises(ValueError, match="text 0"):
+        _native.simhashes([b"abc"], 3)
+    with pytest.raises(ValueError, match="shingle"):
+        _native.simhashes(["abc"], 0)
+    with pytest.raises(TypeError):
+        _native.simhashes(("abc",), 3)
+    assert _native.simhashes([], 3) == b""
+
+
 def test_within_matches_pairwise_hamming() -> None:
     import random
 

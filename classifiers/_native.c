@@ -1,0 +1,650 @@
+/* classifiers._native: the classifier's per-token loops in C.
+ *
+ * Segmentation leaves ~150 tokens a post, and the ≥ 10,000 posts/s a core of DESIGN.md
+ * leaves ~100 µs a post for everything: no room for Python (or for numpy's many
+ * passes and sorts) per token. These functions are the loops that touch every token:
+ *
+ * - `drop` and `lookup`: dropping spaces, punctuation and stopwords
+ *   (`Tokenizer.tokenize`), and each token's id in the shared index
+ *   (`TokenIndex.lookup`): a set probe and a dict probe a token (its hash is computed
+ *   once and cached by the str);
+ * - `sentiment_tokens`: the sentiment model's token blocks (counts, norms, scores and
+ *   explanation values) in one pass over a batch's ids;
+ * - `top_terms` and `top_per_doc`: the k strongest terms of each post, selected
+ *   rather than sorted.
+ *
+ * Each does exactly what the numpy or Python it replaced did, orders and ties
+ * included; tests/classifiers/test_native.py compares them with that code, and the
+ * models' tests with the training-time matrices.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <math.h>
+#include <stdint.h>
+
+/* False, with a TypeError naming the call's form, unless `ok`. */
+static int
+usage(int ok, const char *form)
+{
+    if (!ok)
+        PyErr_Format(PyExc_TypeError, "expected %s", form);
+    return ok;
+}
+
+PyDoc_STRVAR(drop_doc,
+"drop(tokens: list[str], drop: set[str] | frozenset[str]) -> list[str]\n\n"
+"The tokens not in `drop`, in order.");
+
+static PyObject *
+native_drop(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (!usage(nargs == 2 && PyList_Check(args[0]) && PyAnySet_Check(args[1]),
+               "drop(list, set)"))
+        return NULL;
+    PyObject *tokens = args[0], *drop = args[1];
+    Py_ssize_t n = PyList_GET_SIZE(tokens);
+    PyObject *out = PyList_New(0);
+    if (out == NULL)
+        return NULL;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *token = PyList_GET_ITEM(tokens, i);
+        int dropped = PySet_Contains(drop, token);
+        if (dropped < 0 || (!dropped && PyList_Append(out, token) < 0)) {
+            Py_DECREF(out);
+            return NULL;
+        }
+    }
+    return out;
+}
+
+PyDoc_STRVAR(lookup_doc,
+"lookup(docs: Sequence[Sequence[str]], index: dict[str, int], words: list[str])\n"
+"    -> tuple[bytes, bytes]\n\n"
+"The id of every token of every doc, docs concatenated, and the doc boundaries\n"
+"(indptr, len(docs) + 1 entries), both as native int64 bytes. A token not in `index`\n"
+"gets the next id, len(words): it is added to `index` and appended to `words`.");
+
+static PyObject *
+native_lookup(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (!usage(nargs == 3 && PyDict_CheckExact(args[1]) && PyList_Check(args[2]),
+               "lookup(docs, dict, list)"))
+        return NULL;
+    PyObject *index = args[1], *words = args[2];
+    PyObject *docs = PySequence_Fast(args[0], "lookup(): docs must be a sequence");
+    if (docs == NULL)
+        return NULL;
+    Py_ssize_t ndocs = PySequence_Fast_GET_SIZE(docs);
+    PyObject **items = PySequence_Fast_ITEMS(docs);
+    PyObject *ids = NULL, *indptr = NULL, *fast = NULL, *result = NULL;
+
+    /* First pass: make every doc a fast sequence and count the tokens. */
+    PyObject *lists = PyList_New(ndocs);
+    if (lists == NULL)
+        goto done;
+    Py_ssize_t total = 0;
+    for (Py_ssize_t d = 0; d < ndocs; d++) {
+        fast = PySequence_Fast(items[d], "lookup(): each doc must be a sequence of str");
+        if (fast == NULL)
+            goto done;
+        total += PySequence_Fast_GET_SIZE(fast);
+        PyList_SET_ITEM(lists, d, fast); /* steals the reference */
+    }
+    ids = PyBytes_FromStringAndSize(NULL, total * (Py_ssize_t)sizeof(int64_t));
+    indptr = PyBytes_FromStringAndSize(NULL, (ndocs + 1) * (Py_ssize_t)sizeof(int64_t));
+    if (ids == NULL || indptr == NULL)
+        goto done;
+    int64_t *out = (int64_t *)PyBytes_AS_STRING(ids);
+    int64_t *bounds = (int64_t *)PyBytes_AS_STRING(indptr);
+    Py_ssize_t k = 0;
+    bounds[0] = 0;
+    for (Py_ssize_t d = 0; d < ndocs; d++) {
+        PyObject *doc = PyList_GET_ITEM(lists, d);
+        Py_ssize_t n = PySequence_Fast_GET_SIZE(doc);
+        PyObject **tokens = PySequence_Fast_ITEMS(doc);
+        for (Py_ssize_t i = 0; i < n; i++) {
+            PyObject *token = tokens[i];
+            if (!PyUnicode_Check(token)) {
+                PyErr_Format(PyExc_TypeError, "lookup(): tokens must be str, not %.100s",
+                             Py_TYPE(token)->tp_name);
+                goto done;
+            }
+            PyObject *id = PyDict_GetItemWithError(index, token); /* borrowed */
+            int64_t value;
+            if (id != NULL) {
+                value = PyLong_AsLongLong(id);
+                if (value == -1 && PyErr_Occurred())
+                    goto done;
+            }
+            else {
+                if (PyErr_Occurred())
+                    goto done;
+                value = PyList_GET_SIZE(words);
+                PyObject *new_id = PyLong_FromLongLong(value);
+                if (new_id == NULL)
+                    goto done;
+                int failed = PyDict_SetItem(index, token, new_id) < 0 ||
+                             PyList_Append(words, token) < 0;
+                Py_DECREF(new_id);
+                if (failed)
+                    goto done;
+            }
+            out[k++] = value;
+        }
+        bounds[d + 1] = k;
+    }
+    result = PyTuple_Pack(2, ids, indptr);
+done:
+    Py_XDECREF(lists);
+    Py_XDECREF(ids);
+    Py_XDECREF(indptr);
+    Py_DECREF(docs);
+    return result;
+}
+
+
+/* ------------------------------------------------------------------ helpers ------ */
+
+/* The arrays a kernel was given, released together whatever happens. */
+typedef struct {
+    Py_buffer views[8];
+    int n;
+} Arrays;
+
+static void
+release(Arrays *a)
+{
+    for (int i = 0; i < a->n; i++)
+        PyBuffer_Release(&a->views[i]);
+    a->n = 0;
+}
+
+/* `obj` as a contiguous array of `ndim` dimensions and numpy kind 'q' (int64),
+   'd' (float64) or 'f' (float32); NULL with a TypeError otherwise. */
+static Py_buffer *
+take(Arrays *a, PyObject *obj, char kind, int ndim, const char *name)
+{
+    Py_buffer *view = &a->views[a->n];
+    if (PyObject_GetBuffer(obj, view, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0)
+        return NULL;
+    const char *f = view->format ? view->format : "B";
+    if (*f == '<' || *f == '=' || *f == '@')
+        f++;
+    char got = *f == 'l' ? 'q' : *f;
+    Py_ssize_t size = kind == 'f' ? 4 : 8;
+    if (got != kind || f[1] != '\0' || view->itemsize != size || view->ndim != ndim) {
+        PyErr_Format(PyExc_TypeError, "%s: expected a contiguous %d-D array of %s", name,
+                     ndim, kind == 'q' ? "int64" : kind == 'd' ? "float64" : "float32");
+        PyBuffer_Release(view);
+        return NULL;
+    }
+    a->n++;
+    return view;
+}
+
+/* Checks that indptr delimits `ndocs` docs within `n_ids` ids and that every id is
+   below `limit`; sets *longest to the most ids of a doc. */
+static int
+check_ids(const char *fn, const int64_t *indptr, Py_ssize_t ndocs, const int64_t *ids,
+          Py_ssize_t n_ids, Py_ssize_t limit, Py_ssize_t *longest)
+{
+    if (ndocs < 0 || ndocs >= INT32_MAX) {
+        PyErr_Format(PyExc_ValueError, "%s(): bad number of docs", fn);
+        return -1;
+    }
+    *longest = 0;
+    for (Py_ssize_t d = 0; d < ndocs; d++) {
+        if (indptr[d] < 0 || indptr[d] > indptr[d + 1] || indptr[d + 1] > n_ids) {
+            PyErr_Format(PyExc_ValueError, "%s(): indptr out of range", fn);
+            return -1;
+        }
+        if (indptr[d + 1] - indptr[d] > *longest)
+            *longest = indptr[d + 1] - indptr[d];
+    }
+    for (Py_ssize_t i = 0; i < n_ids; i++) {
+        if (ids[i] < 0 || ids[i] >= limit) {
+            PyErr_Format(PyExc_IndexError, "%s(): token id out of range", fn);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Each doc's distinct token ids in order of first occurrence, without sorting or a
+   hash: a stamp per id says which doc saw it last and a slot where. */
+typedef struct {
+    int32_t *stamp, *slot;
+} Distinct;
+
+static int
+distinct_init(Distinct *s, Py_ssize_t n_tokens)
+{
+    s->stamp = PyMem_Calloc(n_tokens ? n_tokens : 1, sizeof(int32_t));
+    s->slot = PyMem_Malloc((n_tokens ? n_tokens : 1) * sizeof(int32_t));
+    return s->stamp && s->slot ? 0 : -1;
+}
+
+static void
+distinct_free(Distinct *s)
+{
+    PyMem_Free(s->stamp);
+    PyMem_Free(s->slot);
+}
+
+/* The slot of token t in doc d; a token new to the doc gets slot *n, and *n grows. */
+static inline int32_t
+distinct_slot(Distinct *s, int64_t t, Py_ssize_t d, Py_ssize_t *n, int *is_new)
+{
+    *is_new = s->stamp[t] != (int32_t)(d + 1);
+    if (*is_new) {
+        s->stamp[t] = (int32_t)(d + 1);
+        s->slot[t] = (int32_t)(*n)++;
+    }
+    return s->slot[t];
+}
+
+/* A candidate term: token id (or position), occurrences, weight and sort key. */
+typedef struct {
+    int64_t id;
+    int64_t count;
+    double value;
+    double key;
+} Term;
+
+/* numpy's stable argsort of doc + 1 / (1 + value) orders by that key, then by input
+   order (the id, for terms listed by id). */
+static int
+by_key(const Term *x, const Term *y)
+{
+    if (x->key != y->key)
+        return x->key < y->key ? -1 : 1;
+    return (x->id > y->id) - (x->id < y->id);
+}
+
+/* Inserts t into best[0..*filled), kept sorted by_key and at most k long. */
+static void
+keep_best(Term *best, int64_t *filled, Py_ssize_t k, Term t)
+{
+    Py_ssize_t j = *filled < k ? (*filled)++ : k;
+    while (j > 0 && by_key(&best[j - 1], &t) > 0) {
+        if (j < k)
+            best[j] = best[j - 1];
+        j--;
+    }
+    if (j < k)
+        best[j] = t;
+}
+
+/* ---------------------------------------------------------------- top terms ------ */
+
+PyDoc_STRVAR(top_terms_doc,
+"top_terms(ids, indptr, norms, rows, cols, sign, k, share, words)\n"
+"    -> list[list[tuple[str, float]]]\n\n"
+"`classifiers.models.linear.ScoredBatch.top_terms` (see there): per doc i, up to k\n"
+"(word, weight) of the tokens whose row value in column cols[i], times\n"
+"sign[i] / norms[i], is positive and at least `share` of the doc's largest, weighted\n"
+"by how often the token occurs, strongest first. ids, indptr and cols are int64,\n"
+"norms and sign float64, rows a 2-D float32 table.");
+
+static PyObject *
+native_top_terms(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (!usage(nargs == 9 && PyList_Check(args[8]),
+               "top_terms(ids, indptr, norms, rows, cols, sign, k, share, list)"))
+        return NULL;
+    Py_ssize_t k = PyLong_AsSsize_t(args[6]);
+    double share = PyFloat_AsDouble(args[7]);
+    PyObject *words = args[8];
+    if (PyErr_Occurred())
+        return NULL;
+    k = k < 0 ? 0 : k;
+    Arrays a = {.n = 0};
+    Distinct seen = {NULL, NULL};
+    PyObject *out = NULL;
+    Term *terms = NULL, *best = NULL;
+    Py_buffer *v_ids = take(&a, args[0], 'q', 1, "ids");
+    Py_buffer *v_ptr = v_ids ? take(&a, args[1], 'q', 1, "indptr") : NULL;
+    Py_buffer *v_norms = v_ptr ? take(&a, args[2], 'd', 1, "norms") : NULL;
+    Py_buffer *v_rows = v_norms ? take(&a, args[3], 'f', 2, "rows") : NULL;
+    Py_buffer *v_cols = v_rows ? take(&a, args[4], 'q', 1, "cols") : NULL;
+    Py_buffer *v_sign = v_cols ? take(&a, args[5], 'd', 1, "sign") : NULL;
+    if (v_sign == NULL)
+        goto done;
+    const int64_t *ids = v_ids->buf, *indptr = v_ptr->buf, *cols = v_cols->buf;
+    const double *norms = v_norms->buf, *sign = v_sign->buf;
+    const float *rows = v_rows->buf;
+    Py_ssize_t n_ids = v_ids->shape[0], ndocs = v_ptr->shape[0] - 1;
+    Py_ssize_t n_rows = v_rows->shape[0], width = v_rows->shape[1], longest;
+    Py_ssize_t limit = Py_MIN(n_rows, PyList_GET_SIZE(words));
+    if (check_ids("top_terms", indptr, ndocs, ids, n_ids, limit, &longest) < 0)
+        goto done;
+    if (v_norms->shape[0] < ndocs || v_cols->shape[0] < ndocs || v_sign->shape[0] < ndocs) {
+        PyErr_SetString(PyExc_ValueError, "top_terms(): arrays of different lengths");
+        goto done;
+    }
+    for (Py_ssize_t d = 0; d < ndocs; d++) {
+        if (cols[d] < 0 || cols[d] >= width) {
+            PyErr_SetString(PyExc_IndexError, "top_terms(): column out of range");
+            goto done;
+        }
+    }
+    terms = PyMem_Malloc((longest ? longest : 1) * sizeof(Term));
+    best = PyMem_Malloc((k ? k : 1) * sizeof(Term));
+    out = PyList_New(ndocs);
+    if (terms == NULL || best == NULL || out == NULL || distinct_init(&seen, n_rows) < 0) {
+        PyErr_NoMemory();
+        Py_CLEAR(out);
+        goto done;
+    }
+    for (Py_ssize_t d = 0; d < ndocs; d++) {
+        double scale = sign[d] / norms[d];
+        int64_t col = cols[d];
+        double top = 0.0;
+        for (int64_t i = indptr[d]; i < indptr[d + 1]; i++) {
+            double v = (double)rows[ids[i] * width + col] * scale;
+            if (i == indptr[d] || v > top)
+                top = v;
+        }
+        /* one weight per token: its occurrences add up */
+        double floor = share * top;
+        Py_ssize_t n = 0;
+        for (int64_t i = indptr[d]; i < indptr[d + 1]; i++) {
+            double v = (double)rows[ids[i] * width + col] * scale;
+            if (!(v > 0 && v >= floor))
+                continue;
+            int is_new;
+            int32_t j = distinct_slot(&seen, ids[i], d, &n, &is_new);
+            if (is_new)
+                terms[j] = (Term){.id = ids[i], .count = 0, .value = v};
+            terms[j].count++;
+        }
+        int64_t m = 0;
+        for (Py_ssize_t i = 0; i < n; i++) {
+            Term t = terms[i];
+            t.value *= (double)t.count;
+            t.key = (double)d + 1.0 / (1.0 + t.value);
+            keep_best(best, &m, k, t);
+        }
+        PyObject *list = PyList_New(m);
+        if (list == NULL) {
+            Py_CLEAR(out);
+            goto done;
+        }
+        PyList_SET_ITEM(out, d, list);
+        for (Py_ssize_t i = 0; i < m; i++) {
+            PyObject *word = PyList_GET_ITEM(words, best[i].id);
+            PyObject *pair = Py_BuildValue("(Od)", word, best[i].value);
+            if (pair == NULL) {
+                Py_CLEAR(out);
+                goto done;
+            }
+            PyList_SET_ITEM(list, i, pair);
+        }
+    }
+done:
+    PyMem_Free(terms);
+    PyMem_Free(best);
+    distinct_free(&seen);
+    release(&a);
+    return out;
+}
+
+/* ------------------------------------------------------- sentiment token part ---- */
+
+/* Letters and digits of a str, as sum(map(str.isalnum, s)) counts them. */
+static Py_ssize_t
+alnum_count(PyObject *text)
+{
+    int kind = PyUnicode_KIND(text);
+    const void *data = PyUnicode_DATA(text);
+    Py_ssize_t n = PyUnicode_GET_LENGTH(text), count = 0;
+    for (Py_ssize_t i = 0; i < n; i++)
+        count += Py_UNICODE_ISALNUM(PyUnicode_READ(kind, data, i)) != 0;
+    return count;
+}
+
+PyDoc_STRVAR(sentiment_tokens_doc,
+"sentiment_tokens(ids, indptr, heads, table, max_tokens) -> (scores, doc, token, explain)\n\n"
+"The token blocks of `classifiers.models.sentiment` for a batch (see there). `table`\n"
+"is the model's token table, a row per token id (per block 3 class scores, then per\n"
+"block the squared-idf norm term, per block 3 explanation scores, then the token's\n"
+"letter/digit count and whether it may be shown), row-major. Block 0 counts the\n"
+"head's tokens (those starting before the doc's head, `heads[i]`, has used up its\n"
+"letters and digits), the others the first `max_tokens` tokens; a token seen c times\n"
+"weighs 1 + ln c, and each block is divided by its norm.\n"
+"Returns the float64 bytes of scores (doc, block, class) and, per distinct shown\n"
+"token of each doc (first occurrences in order), its doc and id (int64 bytes) and\n"
+"its explanation value towards each class, blocks summed (float64 bytes, 3 a token).");
+
+/* The model's three blocks: head words (head counts), words and subwords (body). */
+#define NB 3
+
+static PyObject *
+native_sentiment_tokens(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (!usage(nargs == 5 && PyList_Check(args[2]),
+               "sentiment_tokens(ids, indptr, list, table, max_tokens)"))
+        return NULL;
+    PyObject *heads = args[2];
+    Py_ssize_t max_tokens = PyLong_AsSsize_t(args[4]);
+    if (max_tokens == -1 && PyErr_Occurred())
+        return NULL;
+    Arrays a = {.n = 0};
+    Distinct seen = {NULL, NULL};
+    PyObject *result = NULL, *scores = NULL, *e_doc = NULL, *e_tok = NULL, *e_val = NULL;
+    int64_t *first = NULL;
+    double *xh = NULL, *xb = NULL;
+    Py_buffer *v_ids = take(&a, args[0], 'q', 1, "ids");
+    Py_buffer *v_ptr = v_ids ? take(&a, args[1], 'q', 1, "indptr") : NULL;
+    Py_buffer *v_tab = v_ptr ? take(&a, args[3], 'd', 2, "table") : NULL;
+    if (v_tab == NULL)
+        goto done;
+    const int64_t *ids = v_ids->buf, *indptr = v_ptr->buf;
+    const double *tab = v_tab->buf;
+    Py_ssize_t n_ids = v_ids->shape[0], ndocs = v_ptr->shape[0] - 1;
+    Py_ssize_t n_rows = v_tab->shape[0], width = v_tab->shape[1], longest;
+    const Py_ssize_t norms = 3 * NB, explain = 4 * NB, core = width - 2, shown = width - 1;
+    if (width != 7 * NB + 2 || ndocs != PyList_GET_SIZE(heads)) {
+        PyErr_SetString(PyExc_ValueError, "sentiment_tokens(): table or heads do not fit");
+        goto done;
+    }
+    if (check_ids("sentiment_tokens", indptr, ndocs, ids, n_ids, n_rows, &longest) < 0)
+        goto done;
+    for (Py_ssize_t d = 0; d < ndocs; d++) {
+        if (!PyUnicode_Check(PyList_GET_ITEM(heads, d))) {
+            PyErr_SetString(PyExc_TypeError, "sentiment_tokens(): heads must be str");
+            goto done;
+        }
+    }
+    scores = PyBytes_FromStringAndSize(NULL, ndocs * NB * 3 * (Py_ssize_t)sizeof(double));
+    e_doc = PyBytes_FromStringAndSize(NULL, n_ids * (Py_ssize_t)sizeof(int64_t));
+    e_tok = PyBytes_FromStringAndSize(NULL, n_ids * (Py_ssize_t)sizeof(int64_t));
+    e_val = PyBytes_FromStringAndSize(NULL, n_ids * 3 * (Py_ssize_t)sizeof(double));
+    first = PyMem_Malloc((longest ? longest : 1) * sizeof(int64_t));
+    xh = PyMem_Malloc((longest ? longest : 1) * sizeof(double));
+    xb = PyMem_Malloc((longest ? longest : 1) * sizeof(double));
+    if (!scores || !e_doc || !e_tok || !e_val || !first || !xh || !xb ||
+        distinct_init(&seen, n_rows) < 0) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    double *s = (double *)PyBytes_AS_STRING(scores);
+    int64_t *out_doc = (int64_t *)PyBytes_AS_STRING(e_doc);
+    int64_t *out_tok = (int64_t *)PyBytes_AS_STRING(e_tok);
+    double *out_val = (double *)PyBytes_AS_STRING(e_val);
+    Py_ssize_t m = 0;
+#define TAB(col, t) tab[(t) * width + (col)]
+    for (Py_ssize_t d = 0; d < ndocs; d++) {
+        double budget = (double)alnum_count(PyList_GET_ITEM(heads, d));
+        /* distinct tokens in order of first occurrence, with head and body counts */
+        Py_ssize_t n = 0;
+        double before = 0.0;
+        for (int64_t i = indptr[d]; i < indptr[d + 1]; i++) {
+            int64_t t = ids[i];
+            int in_head = before < budget, in_body = i - indptr[d] < max_tokens, is_new;
+            before += TAB(core, t);
+            if (!in_head && !in_body)
+                continue;
+            int32_t j = distinct_slot(&seen, t, d, &n, &is_new);
+            if (is_new) {
+                first[j] = t;
+                xh[j] = xb[j] = 0.0;
+            }
+            xh[j] += in_head;
+            xb[j] += in_body;
+        }
+        /* weights 1 + ln c; per block the norm and the class scores */
+        double norm[NB] = {0.0};
+        double *sd = s + d * NB * 3;
+        for (Py_ssize_t j = 0; j < NB * 3; j++)
+            sd[j] = 0.0;
+        for (Py_ssize_t i = 0; i < n; i++) {
+            int64_t t = first[i];
+            xh[i] = xh[i] > 0 ? 1.0 + log(xh[i]) : 0.0;
+            xb[i] = xb[i] > 0 ? 1.0 + log(xb[i]) : 0.0;
+            for (Py_ssize_t k = 0; k < NB; k++) {
+                double x = k == 0 ? xh[i] : xb[i];
+                norm[k] += x * x * TAB(norms + k, t);
+                for (int j = 0; j < 3; j++)
+                    sd[k * 3 + j] += x * TAB(3 * k + j, t);
+            }
+        }
+        for (Py_ssize_t k = 0; k < NB; k++) {
+            norm[k] = sqrt(norm[k]);
+            if (norm[k] == 0)
+                norm[k] = 1.0;
+            for (int j = 0; j < 3; j++)
+                sd[k * 3 + j] /= norm[k];
+        }
+        /* explanation values: the body blocks, then the head block added */
+        for (Py_ssize_t i = 0; i < n; i++) {
+            int64_t t = first[i];
+            if (!(TAB(shown, t) > 0) || xb[i] == 0.0)
+                continue;
+            out_doc[m] = d;
+            out_tok[m] = t;
+            for (int c = 0; c < 3; c++) {
+                double v = xb[i] / norm[1] * TAB(explain + 3 + c, t);
+                for (Py_ssize_t k = 2; k < NB; k++)
+                    v += xb[i] / norm[k] * TAB(explain + 3 * k + c, t);
+                out_val[3 * m + c] = v + xh[i] / norm[0] * TAB(explain + c, t);
+            }
+            m++;
+        }
+    }
+#undef TAB
+    if (_PyBytes_Resize(&e_doc, m * (Py_ssize_t)sizeof(int64_t)) < 0 ||
+        _PyBytes_Resize(&e_tok, m * (Py_ssize_t)sizeof(int64_t)) < 0 ||
+        _PyBytes_Resize(&e_val, m * 3 * (Py_ssize_t)sizeof(double)) < 0)
+        goto done;
+    result = PyTuple_Pack(4, scores, e_doc, e_tok, e_val);
+done:
+    Py_XDECREF(scores);
+    Py_XDECREF(e_doc);
+    Py_XDECREF(e_tok);
+    Py_XDECREF(e_val);
+    PyMem_Free(first);
+    PyMem_Free(xh);
+    PyMem_Free(xb);
+    distinct_free(&seen);
+    release(&a);
+    return result;
+}
+
+/* ------------------------------------------------------------- top per doc ------ */
+
+PyDoc_STRVAR(top_per_doc_doc,
+"top_per_doc(doc, value, k) -> bytes\n\n"
+"`classifiers.features.top_per_doc`: the positions (int64 bytes) of the k entries of\n"
+"each doc that come first when ordered by doc + 1 / (1 + value), ties in input\n"
+"order, as numpy's stable argsort orders them; by doc, best first. doc is int64\n"
+"(>= 0), value float64.");
+
+static PyObject *
+native_top_per_doc(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (!usage(nargs == 3, "top_per_doc(doc, value, k)"))
+        return NULL;
+    Py_ssize_t k = PyLong_AsSsize_t(args[2]);
+    if (k == -1 && PyErr_Occurred())
+        return NULL;
+    k = k < 0 ? 0 : k;
+    Arrays a = {.n = 0};
+    PyObject *out = NULL;
+    Term *best = NULL;
+    int64_t *filled = NULL;
+    Py_buffer *v_doc = take(&a, args[0], 'q', 1, "doc");
+    Py_buffer *v_val = v_doc ? take(&a, args[1], 'd', 1, "value") : NULL;
+    if (v_val == NULL)
+        goto done;
+    const int64_t *doc = v_doc->buf;
+    const double *value = v_val->buf;
+    Py_ssize_t n = v_doc->shape[0];
+    if (v_val->shape[0] != n) {
+        PyErr_SetString(PyExc_ValueError, "top_per_doc(): doc and value differ in length");
+        goto done;
+    }
+    int64_t ndocs = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (doc[i] < 0 || doc[i] >= PY_SSIZE_T_MAX / (Py_ssize_t)sizeof(Term) / (k ? k : 1)) {
+            PyErr_SetString(PyExc_ValueError, "top_per_doc(): doc out of range");
+            goto done;
+        }
+        ndocs = Py_MAX(ndocs, doc[i] + 1);
+    }
+    /* per doc its k best so far, sorted; Term.id holds the position */
+    best = PyMem_Malloc((ndocs && k ? ndocs * k : 1) * sizeof(Term));
+    filled = PyMem_Calloc(ndocs ? ndocs : 1, sizeof(int64_t));
+    if (best == NULL || filled == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (Py_ssize_t i = 0; i < n && k; i++) {
+        Term t = {.id = i, .count = 0, .value = value[i]};
+        t.key = (double)doc[i] + 1.0 / (1.0 + value[i]);
+        keep_best(best + doc[i] * k, &filled[doc[i]], k, t);
+    }
+    Py_ssize_t total = 0;
+    for (int64_t d = 0; d < ndocs; d++)
+        total += filled[d];
+    out = PyBytes_FromStringAndSize(NULL, total * (Py_ssize_t)sizeof(int64_t));
+    if (out == NULL)
+        goto done;
+    int64_t *pos = (int64_t *)PyBytes_AS_STRING(out);
+    for (int64_t d = 0; d < ndocs; d++)
+        for (int64_t j = 0; j < filled[d]; j++)
+            *pos++ = best[d * k + j].id;
+done:
+    PyMem_Free(best);
+    PyMem_Free(filled);
+    release(&a);
+    return out;
+}
+
+/* ------------------------------------------------------------------ module ------- */
+
+static PyMethodDef native_methods[] = {
+    {"drop", (PyCFunction)(void (*)(void))native_drop, METH_FASTCALL, drop_doc},
+    {"lookup", (PyCFunction)(void (*)(void))native_lookup, METH_FASTCALL, lookup_doc},
+    {"top_terms", (PyCFunction)(void (*)(void))native_top_terms, METH_FASTCALL,
+     top_terms_doc},
+    {"sentiment_tokens", (PyCFunction)(void (*)(void))native_sentiment_tokens, METH_FASTCALL,
+     sentiment_tokens_doc},
+    {"top_per_doc", (PyCFunction)(void (*)(void))native_top_per_doc, METH_FASTCALL,
+     top_per_doc_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef native_module = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "classifiers._native",
+    .m_doc = "The classifier's per-token loops in C (see the source's header).",
+    .m_size = 0,
+    .m_methods = native_methods,
+};
+
+PyMODINIT_FUNC
+PyInit__native(void)
+{
+    return PyModuleDef_Init(&native_module);
+}

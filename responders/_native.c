@@ -1,0 +1,111 @@
+/* responders._native: the event store's SimHash in C.
+ *
+ * Every post the responder files is fingerprinted: a 64-bit SimHash over its
+ * normalised text's character 3-grams, each gram's hash voting on every bit. That is
+ * ~300 grams × 64 bits a post; numpy did it with an unpack of the bits and a sparse
+ * product at ~40 µs a post (benchmarks/pipeline.py's responder), where this loop
+ * counts 8 bits per addition (one byte-wide counter per bit, added as 64-bit words).
+ * It gives exactly what that numpy gave; tests/responders/test_events.py compares
+ * them on real text.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+
+/* splitmix64's finaliser: spreads a gram's code over all 64 bits. */
+static inline uint64_t
+mix(uint64_t x)
+{
+    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
+    return x ^ (x >> 31);
+}
+
+#define MULTIPLIER 1000003ULL
+#define LOW_BITS 0x0101010101010101ULL
+
+PyDoc_STRVAR(simhashes_doc,
+"simhashes(texts: list[str], shingle: int) -> bytes\n\n"
+"The 64-bit SimHash of each text (native-endian uint64 each): bit b is set when more\n"
+"than half of the text's character `shingle`-grams have bit b set in their hash\n"
+"(a polynomial hash of the code points, multiplier 1000003, wrapping at 2**64, then\n"
+"splitmix64's finaliser). Every text must have at least `shingle` characters.");
+
+static PyObject *
+native_simhashes(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2 || !PyList_Check(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "expected simhashes(list, shingle)");
+        return NULL;
+    }
+    PyObject *texts = args[0];
+    Py_ssize_t shingle = PyLong_AsSsize_t(args[1]);
+    if (shingle == -1 && PyErr_Occurred())
+        return NULL;
+    if (shingle < 1) {
+        PyErr_SetString(PyExc_ValueError, "simhashes(): shingle must be at least 1");
+        return NULL;
+    }
+    Py_ssize_t n = PyList_GET_SIZE(texts);
+    PyObject *out = PyBytes_FromStringAndSize(NULL, n * (Py_ssize_t)sizeof(uint64_t));
+    if (out == NULL)
+        return NULL;
+    uint64_t *hashes = (uint64_t *)PyBytes_AS_STRING(out);
+    for (Py_ssize_t t = 0; t < n; t++) {
+        PyObject *text = PyList_GET_ITEM(texts, t);
+        if (!PyUnicode_Check(text) || PyUnicode_GET_LENGTH(text) < shingle) {
+            PyErr_Format(PyExc_ValueError,
+                         "simhashes(): text %zd is not a str of at least %zd characters", t,
+                         shingle);
+            Py_DECREF(out);
+            return NULL;
+        }
+        int kind = PyUnicode_KIND(text);
+        const void *data = PyUnicode_DATA(text);
+        Py_ssize_t grams = PyUnicode_GET_LENGTH(text) - shingle + 1;
+        uint64_t votes[64] = {0};
+        /* byte j of lanes[i] counts bit 8j + i; flushed before a byte can overflow */
+        uint64_t lanes[8] = {0};
+        for (Py_ssize_t g = 0; g < grams; g++) {
+            uint64_t h = 0;
+            for (Py_ssize_t o = 0; o < shingle; o++)
+                h = h * MULTIPLIER + (uint64_t)PyUnicode_READ(kind, data, g + o);
+            h = mix(h);
+            for (int i = 0; i < 8; i++)
+                lanes[i] += (h >> i) & LOW_BITS;
+            if ((g + 1) % 255 == 0 || g + 1 == grams) {
+                for (int i = 0; i < 8; i++) {
+                    for (int j = 0; j < 8; j++)
+                        votes[8 * j + i] += (lanes[i] >> (8 * j)) & 0xFF;
+                    lanes[i] = 0;
+                }
+            }
+        }
+        uint64_t fingerprint = 0;
+        for (int b = 0; b < 64; b++)
+            if (2 * votes[b] > (uint64_t)grams)
+                fingerprint |= 1ULL << b;
+        hashes[t] = fingerprint;
+    }
+    return out;
+}
+
+static PyMethodDef native_methods[] = {
+    {"simhashes", (PyCFunction)(void (*)(void))native_simhashes, METH_FASTCALL,
+     simhashes_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef native_module = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "responders._native",
+    .m_doc = "The event store's SimHash in C (see the source's header).",
+    .m_size = 0,
+    .m_methods = native_methods,
+};
+
+PyMODINIT_FUNC
+PyInit__native(void)
+{
+    return PyModuleDef_Init(&native_module);
+}

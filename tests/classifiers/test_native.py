@@ -1,0 +1,195 @@
+"""The C loops of `classifiers._native` against the plain Python they replace."""
+
+from __future__ import annotations
+
+import json
+from itertools import chain, filterfalse
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from classifiers import _native
+from classifiers.features import TokenIndex
+from classifiers.tokenize import Tokenizer
+
+CORPUS = Path(__file__).resolve().parents[2] / "classifiers/data/departments/labels.jsonl"
+
+
+@pytest.fixture(scope="module")
+def raw_cuts() -> list[list[str]]:
+    """The segmenter's output for 300 real sentences, spaces and punctuation included."""
+    tokenizer = Tokenizer(Path(__file__).resolve().parents[2] / "config/lexicon")
+    lines = CORPUS.read_text(encoding="utf-8").splitlines()[:300]
+    return [tokenizer.cut(json.loads(line)["text"]) for line in lines]
+
+
+def test_drop_equals_filterfalse(raw_cuts: list[list[str]]) -> None:
+    drop = frozenset({"，", "。", "的", " ", "了"})
+    for cut in raw_cuts:
+        assert _native.drop(cut, drop) == list(filterfalse(drop.__contains__, cut))
+    assert _native.drop([], drop) == []
+    assert _native.drop(["a", "b"], set()) == ["a", "b"]
+
+
+def test_drop_refuses_other_types() -> None:
+    with pytest.raises(TypeError):
+        _native.drop(("a",), frozenset())
+    with pytest.raises(TypeError):
+        _native.drop(["a"], {"a": 1})
+    with pytest.raises(TypeError):
+        _native.drop(["a"])  # type: ignore[call-arg]
+    # an unhashable token is the set's TypeError, not a crash
+    with pytest.raises(TypeError):
+        _native.drop([["a"]], frozenset())
+
+
+def _python_lookup(docs: list[list[str]], index: dict[str, int], words: list[str]):
+    ids = []
+    for token in chain.from_iterable(docs):
+        if token not in index:
+            index[token] = len(words)
+            words.append(token)
+        ids.append(index[token])
+    return ids, np.cumsum([0, *map(len, docs)]).tolist()
+
+
+def test_lookup_equals_python(raw_cuts: list[list[str]]) -> None:
+    index: dict[str, int] = {"已知": 0}
+    words = ["已知"]
+    ids, indptr = _native.lookup(raw_cuts, index, words)
+    ref_index, ref_words = {"已知": 0}, ["已知"]
+    ref_ids, ref_indptr = _python_lookup(raw_cuts, ref_index, ref_words)
+    assert np.frombuffer(ids, dtype=np.int64).tolist() == ref_ids
+    assert np.frombuffer(indptr, dtype=np.int64).tolist() == ref_indptr
+    assert index == ref_index and words == ref_words
+    # a second pass adds nothing and gives the same ids
+    again, _ = _native.lookup(raw_cuts, index, words)
+    assert again == ids and len(words) == len(ref_words)
+
+
+def test_lookup_of_empty_docs_and_tuples() -> None:
+    index: dict[str, int] = {}
+    words: list[str] = []
+    ids, indptr = _native.lookup([(), ("甲", "乙", "甲"), []], index, words)
+    assert np.frombuffer(ids, dtype=np.int64).tolist() == [0, 1, 0]
+    assert np.frombuffer(indptr, dtype=np.int64).tolist() == [0, 0, 3, 3]
+    ids, indptr = _native.lookup([], index, words)
+    assert ids == b"" and np.frombuffer(indptr, dtype=np.int64).tolist() == [0]
+
+
+def test_lookup_refuses_a_non_string_token_and_keeps_the_index_consistent() -> None:
+    index: dict[str, int] = {}
+    words: list[str] = []
+    with pytest.raises(TypeError, match="tokens must be str"):
+        _native.lookup([["甲", 3]], index, words)
+    assert index == {"甲": 0} and words == ["甲"]
+    with pytest.raises(TypeError):
+        _native.lookup([["甲"]], [], words)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="sequence"):
+        _native.lookup([5], index, words)  # type: ignore[list-item]
+
+
+def test_token_index_starts_over_past_its_bound() -> None:
+    index = TokenIndex(max_tokens=3)
+    first = index.lookup([["a", "b", "c", "d"]])
+    assert first.ids.tolist() == [0, 1, 2, 3] and first.generation == 0
+    second = index.lookup([["d", "e"]])
+    assert second.generation == 1 and second.ids.tolist() == [0, 1]
+    assert index.words == ["d", "e"]
+
+
+def _argsort_top_per_doc(doc: np.ndarray, value: np.ndarray, k: int) -> np.ndarray:
+    """The numpy formulation `top_per_doc` replaced: a stable argsort, then ranks."""
+    order = np.argsort(doc + 1.0 / (1.0 + value), kind="stable")
+    d = doc[order]
+    rank = np.arange(len(d)) - np.searchsorted(d, d)
+    return order[rank < k]
+
+
+@pytest.mark.parametrize("k", [0, 1, 3, 50])
+def test_top_per_doc_equals_the_stable_argsort(k: int) -> None:
+    rng = np.random.default_rng(k)
+    doc = rng.integers(0, 40, 3000)  # unsorted, as the head n-grams come
+    value = rng.choice([0.5, 1.0, 2.0], 3000) * rng.integers(1, 4, 3000)  # many ties
+    top = _native.top_per_doc(doc, value, k)
+    assert (
+        np.frombuffer(top, dtype=np.int64).tolist() == _argsort_top_per_doc(doc, value, k).tolist()
+    )
+    assert _native.top_per_doc(np.zeros(0, np.int64), np.zeros(0), 3) == b""
+    with pytest.raises(ValueError, match="doc out of range"):
+        _native.top_per_doc(np.array([-1]), np.array([1.0]), 3)
+    with pytest.raises(TypeError, match="float64"):
+        _native.top_per_doc(doc, value.astype(np.float32), k)
+
+
+def _python_top_terms(ids, indptr, norms, rows, cols, sign, k, share, words):
+    """The numpy formulation `ScoredBatch.top_terms` replaced."""
+    n = len(indptr) - 1
+    counts = np.diff(indptr)
+    doc = np.repeat(np.arange(n), counts)
+    contrib = rows[ids, cols[doc]] * (sign / norms)[doc]
+    top = np.zeros(n)
+    nonempty = counts > 0
+    top[nonempty] = np.maximum.reduceat(contrib, indptr[:-1][nonempty])
+    keep = (contrib > 0) & (contrib >= share * top[doc])
+    doc, ids, contrib = doc[keep], ids[keep], contrib[keep]
+    _, first, times = np.unique(doc * len(rows) + ids, return_index=True, return_counts=True)
+    doc, ids, contrib = doc[first], ids[first], contrib[first] * times
+    chosen = _argsort_top_per_doc(doc, contrib, k)
+    out: list[list[tuple[str, float]]] = [[] for _ in range(n)]
+    picked = zip(doc[chosen].tolist(), ids[chosen].tolist(), contrib[chosen].tolist(), strict=True)
+    for d, i, c in picked:
+        out[d].append((words[i], c))
+    return out
+
+
+@pytest.mark.parametrize("share", [0.0, 0.2, 0.9])
+def test_top_terms_equals_numpy(share: float) -> None:
+    rng = np.random.default_rng(7)
+    rows = rng.normal(size=(300, 6)).astype(np.float32)
+    rows[:50] = 0.5  # equal rows: ties broken by token id
+    lens = rng.integers(0, 60, 200)
+    lens[3] = 0
+    indptr = np.concatenate([[0], np.cumsum(lens)]).astype(np.int64)
+    ids = rng.integers(0, 300, int(indptr[-1])).astype(np.int64)
+    norms = rng.uniform(0.5, 3.0, 200)
+    cols = rng.integers(0, 6, 200).astype(np.int64)
+    sign = rng.choice([-1.0, 1.0], 200)
+    words = [f"w{i}" for i in range(300)]
+    args = (ids, indptr, norms, rows, cols, sign, 5, share, words)
+    assert _native.top_terms(*args) == _python_top_terms(*args)
+
+
+def test_top_terms_checks_its_arrays() -> None:
+    ids, indptr = np.array([0, 7]), np.array([0, 2])
+    rows = np.ones((3, 2), dtype=np.float32)
+    ok = (np.ones(1), rows, np.zeros(1, np.int64), np.ones(1), 3, 0.2, ["a", "b", "c"])
+    with pytest.raises(IndexError, match="token id"):
+        _native.top_terms(ids, indptr, *ok)
+    with pytest.raises(IndexError, match="column"):
+        _native.top_terms(np.array([0]), np.array([0, 1]), np.ones(1), rows,
+                          np.array([2]), np.ones(1), 3, 0.2, ["a"])  # fmt: skip
+    with pytest.raises(TypeError, match="float32"):
+        _native.top_terms(np.array([0]), np.array([0, 1]), np.ones(1), rows.astype(float),
+                          np.array([0]), np.ones(1), 3, 0.2, ["a"])  # fmt: skip
+
+
+def test_sentiment_tokens_checks_its_input() -> None:
+    ids, indptr = np.array([0, 1]), np.array([0, 2])
+    table = np.zeros((2, 23))
+    scores, doc, token, explain = _native.sentiment_tokens(ids, indptr, ["标题"], table, 600)
+    assert np.frombuffer(scores).tolist() == [0.0] * 9  # no weights: zero scores
+    assert doc == token == explain == b""  # nothing may be shown
+    with pytest.raises(ValueError, match="do not fit"):
+        _native.sentiment_tokens(ids, indptr, ["标题"], np.zeros((2, 22)), 600)
+    with pytest.raises(ValueError, match="do not fit"):
+        _native.sentiment_tokens(ids, indptr, [], table, 600)
+    with pytest.raises(TypeError, match="heads must be str"):
+        _native.sentiment_tokens(ids, indptr, [None], table, 600)
+    with pytest.raises(IndexError, match="token id"):
+        _native.sentiment_tokens(np.array([0, 2]), indptr, ["标题"], table, 600)
+    with pytest.raises(ValueError, match="indptr"):
+        _native.sentiment_tokens(ids, np.array([0, 3]), ["标题"], table, 600)
+    with pytest.raises(TypeError, match="expected sentiment_tokens"):
+        _native.sentiment_tokens(ids, indptr, ("标题",), table, 600)
