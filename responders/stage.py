@@ -28,7 +28,7 @@ from pipeline.messages import TOPIC_ALERTS, TOPIC_POSTS_CLASSIFIED, ClassifiedPo
 from pipeline.runner import ConsumerStage, Item, Outgoing, StageContext
 from pipeline.stages.persist import post_row
 from pipeline.storage import models
-from pipeline.storage.repository import stored_post_ids, upsert_posts
+from pipeline.storage.repository import one_of, stored_post_ids, upsert_posts
 from responders import queue
 from responders.deadlines import load_calculator
 from responders.events import ClusterResult, EventStore, PostRef, Touched
@@ -117,7 +117,7 @@ class ResponderStage(ConsumerStage[ClassifiedPost]):
             return by_event
         alerts = session.scalars(
             sa.select(models.Alert)
-            .where(models.Alert.event_id.in_(sorted(event_ids)))
+            .where(one_of(session, models.Alert.event_id, event_ids))
             .order_by(models.Alert.id)
             .with_for_update()
         )

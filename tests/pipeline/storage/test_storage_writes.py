@@ -26,7 +26,7 @@ from pipeline.storage.repository import (
     append_audit_entries,
     current_classification,
     current_classifications,
-    one_of_ints,
+    one_of,
     stored_post_ids,
     upsert_classifications,
     upsert_departments,
@@ -120,7 +120,7 @@ def test_stored_post_ids_reads_in_chunks(session: Session) -> None:
     assert stored_post_ids(session, []) == set()
 
 
-def test_one_of_ints_matches_a_long_list(session: Session) -> None:
+def test_one_of_matches_a_long_list(session: Session) -> None:
     """Thousands of values as one parameter; the empty list matches nothing."""
     upsert_departments(session, [department(f"d{i}") for i in range(40)])
     session.flush()
@@ -128,11 +128,23 @@ def test_one_of_ints_matches_a_long_list(session: Session) -> None:
     wanted = list(range(0, 40, 3)) + list(range(1000, 6000))
 
     def matching(values: list[int]) -> set[str]:
-        query = sa.select(Department.id).where(one_of_ints(session, number, values))
+        query = sa.select(Department.id).where(one_of(session, number, values))
         return set(session.scalars(query))
 
     assert matching(wanted) == {f"d{i}" for i in range(0, 40, 3)}
     assert matching([]) == set()
+
+
+def test_one_of_strings_survive_array_syntax(session: Session) -> None:
+    """Strings go into a PostgreSQL array literal: quotes, backslashes, commas, braces,
+    spaces and the word NULL must come back as themselves."""
+    odd = ['a"b', "c\\d", "e,f", "{g}", "中文", "NULL", " spaced ", "", "'q'"]
+    upsert_posts(session, [post(i) for i in odd])
+    session.flush()
+    asked = [*odd, "missing", *(f"x{i}" for i in range(3000))]
+    assert stored_post_ids(session, asked) == set(odd)
+    query = sa.select(Post.id).where(one_of(session, Post.id, ['a"b', "NULL", "nope"]))
+    assert set(session.scalars(query)) == {'a"b', "NULL"}
 
 
 def test_upsert_posts_collapses_duplicates_within_a_batch(session: Session) -> None:
