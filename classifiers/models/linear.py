@@ -307,8 +307,8 @@ class ScoredBatch:
 
         A token's weight is its row's (scaled) score divided by the post's norm, times
         how often it occurs. Only tokens that pushed towards the decision by at least
-        `share` of the strongest single push are listed: weaker ones explain nothing,
-        and dropping them first keeps the sorting below small.
+        `share` of the strongest single push are listed: weaker ones explain nothing.
+        Selected in C (`classifiers._native.top_terms`), ties by token id.
         """
         return _native.top_terms(
             self.ids,
