@@ -42,14 +42,18 @@ native_drop(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
                "drop(list, set)"))
         return NULL;
     PyObject *tokens = args[0], *drop = args[1];
-    Py_ssize_t n = PyList_GET_SIZE(tokens);
     PyObject *out = PyList_New(0);
     if (out == NULL)
         return NULL;
-    for (Py_ssize_t i = 0; i < n; i++) {
+    /* The size is read each time and the token held: a token's own __hash__ or __eq__
+       could change the list. */
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(tokens); i++) {
         PyObject *token = PyList_GET_ITEM(tokens, i);
+        Py_INCREF(token);
         int dropped = PySet_Contains(drop, token);
-        if (dropped < 0 || (!dropped && PyList_Append(out, token) < 0)) {
+        int failed = dropped < 0 || (!dropped && PyList_Append(out, token) < 0);
+        Py_DECREF(token);
+        if (failed) {
             Py_DECREF(out);
             return NULL;
         }
@@ -104,7 +108,8 @@ native_lookup(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         PyObject **tokens = PySequence_Fast_ITEMS(doc);
         for (Py_ssize_t i = 0; i < n; i++) {
             PyObject *token = tokens[i];
-            if (!PyUnicode_Check(token)) {
+            /* exactly str: a subclass's __hash__ or __eq__ could change the docs */
+            if (!PyUnicode_CheckExact(token)) {
                 PyErr_Format(PyExc_TypeError, "lookup(): tokens must be str, not %.100s",
                              Py_TYPE(token)->tp_name);
                 goto done;

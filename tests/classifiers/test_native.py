@@ -89,6 +89,25 @@ def test_lookup_refuses_a_non_string_token_and_keeps_the_index_consistent() -> N
     with pytest.raises(TypeError, match="sequence"):
         _native.lookup([5], index, words)  # type: ignore[list-item]
 
+    class Sneaky(str):
+        def __hash__(self) -> int:  # would run Python code inside the C loop
+            return 0
+
+    with pytest.raises(TypeError, match="tokens must be str, not Sneaky"):
+        _native.lookup([[Sneaky("乙")]], index, words)
+
+
+def test_drop_survives_a_token_that_empties_the_list() -> None:
+    tokens: list[object] = []
+
+    class Emptying(str):
+        def __hash__(self) -> int:
+            tokens.clear()
+            return 0
+
+    tokens.extend([Emptying("a"), "b", "c"])
+    assert _native.drop(tokens, frozenset({"x"})) == ["a"]
+
 
 def test_token_index_starts_over_past_its_bound() -> None:
     index = TokenIndex(max_tokens=3)
