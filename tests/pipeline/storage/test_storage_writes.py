@@ -135,6 +135,26 @@ def test_one_of_matches_a_long_list(session: Session) -> None:
     assert matching([]) == set()
 
 
+def test_one_of_writes_the_array_into_the_postgresql_statement() -> None:
+    """No bound parameter left: a prepared statement's generic plan, made without the
+    values, cannot be chosen for it (see `one_of`)."""
+
+    class PostgresSession:  # what `one_of` asks of a session: its dialect
+        dialect = postgresql.dialect()
+
+        def get_bind(self) -> PostgresSession:
+            return self
+
+    condition = one_of(PostgresSession(), Post.id, ["a'b", "c"])  # type: ignore[arg-type]
+    compiled = (
+        sa.select(Post.id)
+        .where(condition)
+        .compile(dialect=postgresql.dialect(), compile_kwargs={"render_postcompile": True})
+    )
+    assert compiled.params == {}
+    assert """CAST('{"a''b","c"}' AS VARCHAR""" in str(compiled)
+
+
 def test_one_of_strings_survive_array_syntax(session: Session) -> None:
     """Strings go into a PostgreSQL array literal: quotes, backslashes, commas, braces,
     spaces and the word NULL must come back as themselves."""
