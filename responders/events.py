@@ -257,13 +257,12 @@ class EventStore:
         the end of the transaction. SQLite has one writer at a time anyway."""
         if session.get_bind().dialect.name != "postgresql":
             return
-        keys = sorted(
-            {
-                _lock_key(f"{self._topic_key(p.topic)}|{i}|{band}")
-                for p in posts
-                for i, band in enumerate(bands(p.fingerprint))
-            }
-        )
+        wanted = {  # reposts share theirs: each hashed once
+            (self._topic_key(p.topic), i, band)
+            for p in posts
+            for i, band in enumerate(bands(p.fingerprint))
+        }
+        keys = sorted({_lock_key(f"{topic}|{i}|{band}") for topic, i, band in wanted})
         session.execute(
             sa.text("SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(:keys AS bigint[])) AS k"),
             {"keys": keys},
