@@ -70,7 +70,6 @@ HOUR = timedelta(hours=1)
 
 #: Repost and reply markers: `//@name:`, `回复@name:`, `转发微博`.
 _REPOST = re.compile(r"(?://|回复)@[^\s:：/]{1,30}[:：]|转发微博")
-_NOT_WORD = re.compile(r"[\W_]+")
 _URL = re.compile(r"(?:https?://|www\.)[^\s\u3000-\u303f\uff00-\uffef]+")
 #: The event columns a batch changes (title, topic and state stay as they are).
 _EVENT_CHANGES = (
@@ -93,9 +92,9 @@ def normalise(text: str) -> str:
     if "://" in text or "www." in text:
         text = _URL.sub(" ", text)
     if "@" in text or "转发" in text:
-        parts = [_NOT_WORD.sub("", part) for part in _REPOST.split(text)]
+        parts = [_native.alnum(part) for part in _REPOST.split(text)]
         return max(parts, key=len).lower()
-    return _NOT_WORD.sub("", text).lower()
+    return _native.alnum(text).lower()
 
 
 def simhashes(texts: Sequence[str], shingle: int = 3) -> list[int]:

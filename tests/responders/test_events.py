@@ -133,6 +133,21 @@ def test_batch_simhash_equals_the_per_post_definition_bit_for_bit(shingle: int) 
     assert [simhash(text, shingle) for text in texts] == expected
 
 
+def test_native_alnum_keeps_what_the_regex_kept() -> None:
+    """`normalise`'s filter: letters and digits of every code point, as `[\\W_]+` removal
+    left them."""
+    import re
+
+    from responders import _native
+
+    every = "".join(chr(c) for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF)
+    assert _native.alnum(every) == re.sub(r"[\W_]+", "", every)
+    assert _native.alnum("") == "" and _native.alnum("_ ，!") == ""
+    assert _native.alnum("ＡＢ_c１２ ①𠮷") == "ＡＢc１２①𠮷"
+    with pytest.raises(TypeError):
+        _native.alnum(b"abc")
+
+
 def test_native_simhash_refuses_what_it_cannot_hash() -> None:
     from responders import _native
 
