@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from crawlers import settings as defaults
 from pipeline.messages import now_utc
 from pipeline.storage.models import CrawlHttpCache, CrawlSeen, CrawlSource
-from pipeline.storage.repository import in_chunks, write_rows
+from pipeline.storage.repository import one_of, write_rows
 
 log = logging.getLogger(__name__)
 
@@ -56,14 +56,15 @@ class CrawlState:
         wanted = list(dict.fromkeys(keys))
         found: dict[str, str | None] = {}
         table = CrawlSeen.__table__
+        if not wanted:
+            return found
         with self.sessions() as session:
-            for chunk in in_chunks(wanted):
-                rows = session.execute(
-                    sa.select(table.c.key, table.c.fingerprint).where(
-                        table.c.source_id == self.source_id, table.c.key.in_(chunk)
-                    )
+            rows = session.execute(
+                sa.select(table.c.key, table.c.fingerprint).where(
+                    table.c.source_id == self.source_id, one_of(session, table.c.key, wanted)
                 )
-                found.update({k: f for k, f in rows.all()})
+            )
+            found.update({k: f for k, f in rows.all()})
         return found
 
     def seen_fingerprint(self, fingerprints: Iterable[str]) -> set[str]:
@@ -71,17 +72,16 @@ class CrawlState:
         under another URL)."""
         wanted = list(dict.fromkeys(f for f in fingerprints if f))
         table = CrawlSeen.__table__
-        out: set[str] = set()
+        if not wanted:
+            return set()
         with self.sessions() as session:
-            for chunk in in_chunks(wanted):
-                rows = session.execute(
-                    sa.select(table.c.fingerprint).where(
-                        table.c.source_id == self.source_id,
-                        table.c.fingerprint.in_(chunk),
-                    )
+            rows = session.execute(
+                sa.select(table.c.fingerprint).where(
+                    table.c.source_id == self.source_id,
+                    one_of(session, table.c.fingerprint, wanted),
                 )
-                out.update(rows.scalars().all())
-        return out
+            )
+            return set(rows.scalars().all())
 
     def mark_seen(self, marks: Sequence[tuple[str, str | None]]) -> None:
         """Remember (key, fingerprint) pairs: called only after the bus acknowledged."""

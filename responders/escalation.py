@@ -44,8 +44,8 @@ from pipeline.config import load_file
 from pipeline.messages import now_utc
 from pipeline.runner import PeriodicStage, StageContext
 from pipeline.settings import Settings
-from pipeline.storage.models import OPEN_ALERT_STATES, Alert, AlertLogEntry
-from pipeline.storage.repository import append_audit, in_chunks
+from pipeline.storage.models import OPEN_ALERT_STATES, Alert
+from pipeline.storage.repository import append_audit, logged_event_keys
 from responders import queue
 from responders.deadlines import DeadlineCalculator, load_calculator
 from responders.durations import Duration, parse
@@ -235,7 +235,7 @@ class Escalator:
         with self.sessions.begin() as session:
             alerts = session.scalars(sa.select(Alert).where(Alert.state.in_(OPEN_ALERT_STATES)))
             due = [escalation for alert in alerts for escalation in self._due(alert, now)]
-            done = _logged(session, [e.event_key for e in due])
+            done = logged_event_keys(session, [e.event_key for e in due])
         return [e for e in due if e.event_key not in done and self._perform(e, now)]
 
     def _perform(self, escalation: Escalation, now: datetime) -> bool:
@@ -277,18 +277,6 @@ class Escalator:
             "alert %s: %s (due %s), notified %d", alert.id, kind, escalation.due_at, len(rows)
         )
         return True
-
-
-def _logged(session: Session, keys: list[str]) -> set[str]:
-    """The event keys among `keys` already in the audit log."""
-    found: set[str] = set()
-    for chunk in in_chunks(keys):
-        found.update(
-            session.scalars(
-                sa.select(AlertLogEntry.event_key).where(AlertLogEntry.event_key.in_(chunk))
-            )
-        )
-    return found
 
 
 class SchedulerStage(PeriodicStage):

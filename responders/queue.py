@@ -44,7 +44,7 @@ from sqlalchemy.orm import Session, make_transient_to_detached
 
 from pipeline import messages
 from pipeline.storage import models
-from pipeline.storage.repository import one_of, write_rows, write_rows_returning
+from pipeline.storage.repository import logged_event_keys, one_of, write_rows, write_rows_returning
 from responders import metrics
 from responders.deadlines import DeadlineCalculator
 from responders.events import EventRow
@@ -808,9 +808,7 @@ def _append_new_entries(session: Session, rows: list[dict[str, Any]]) -> dict[st
     inserted by this transaction, so no other writer can add one in between."""
     entry = models.AlertLogEntry
     keys = list(dict.fromkeys(row["event_key"] for row in rows))
-    logged = set(
-        session.scalars(sa.select(entry.event_key).where(one_of(session, entry.event_key, keys)))
-    )
+    logged = logged_event_keys(session, keys)
     if len(logged) == len(keys):
         return {}
     write_rows(

@@ -243,7 +243,7 @@ class ResponderStage(ConsumerStage[ClassifiedPost]):
         entry = models.AlertLogEntry
         latest = (
             sa.select(sa.func.max(entry.id))
-            .where(entry.alert_id.in_(sorted(alerts)))
+            .where(one_of(session, entry.alert_id, list(alerts)))
             .group_by(entry.alert_id)
         )
         rows = session.execute(
@@ -266,7 +266,7 @@ def _sources(session: Session, result: ClusterResult, replayed: set[str]) -> dic
     if replayed:
         rows = session.execute(
             sa.select(models.Event.id, models.Event.sources).where(
-                models.Event.id.in_(sorted(replayed))
+                one_of(session, models.Event.id, list(replayed))
             )
         )
         sources.update((event_id, list(value or [])) for event_id, value in rows)

@@ -13,10 +13,10 @@ overlapping batches on PostgreSQL lock rows in the same order and cannot deadloc
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from operator import itemgetter
-from typing import Any, TypeVar
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -33,15 +33,6 @@ from pipeline.storage.models import (
 )
 
 Row = Mapping[str, Any]
-#: Keys per `IN (...)` list (SQLite allows 32,766 parameters; stay far below).
-IN_CHUNK = 500
-T = TypeVar("T")
-
-
-def in_chunks(items: Sequence[T]) -> Iterator[Sequence[T]]:
-    """`items` in pieces of at most `IN_CHUNK`, one `IN (...)` list each."""
-    for i in range(0, len(items), IN_CHUNK):
-        yield items[i : i + IN_CHUNK]
 
 
 def write_rows(
@@ -306,6 +297,14 @@ def append_audit(
     if at is not None:
         row["at"] = at
     return append_audit_entries(session, [row]) == 1
+
+
+def logged_event_keys(session: Session, keys: Sequence[str]) -> set[str]:
+    """The audit `event_key`s among `keys` that are logged already (a stage's replay)."""
+    if not keys:
+        return set()
+    column = AlertLogEntry.event_key
+    return set(session.scalars(sa.select(column).where(one_of(session, column, keys))))
 
 
 def append_audit_entries(session: Session, rows: Iterable[Row]) -> int:

@@ -112,10 +112,10 @@ def test_a_later_official_reply_fills_the_stored_post(session: Session) -> None:
     assert session.get(Post, "q1").text == "工地扬尘 q1"
 
 
-def test_stored_post_ids_reads_in_chunks(session: Session) -> None:
+def test_stored_post_ids_reads_a_long_list(session: Session) -> None:
     upsert_posts(session, [post(f"p{i}") for i in range(0, 1200, 2)])
     session.commit()
-    asked = [f"p{i}" for i in range(1200)]  # more than one IN list
+    asked = [f"p{i}" for i in range(1200)]  # one lookup, however many
     assert stored_post_ids(session, asked) == {f"p{i}" for i in range(0, 1200, 2)}
     assert stored_post_ids(session, []) == set()
 
