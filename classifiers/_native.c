@@ -1,4 +1,4 @@
-/* classifiers._native: the classifier's per-token loops in C.
+/* classifiers._native: the classifier's per-token and per-character loops in C.
  *
  * Segmentation leaves ~150 tokens a post, and the ≥ 10,000 posts/s a core of DESIGN.md
  * leaves ~100 µs a post for everything: no room for Python (or for numpy's many
@@ -11,7 +11,9 @@
  * - `sentiment_tokens`: the sentiment model's token blocks (counts, norms, scores and
  *   explanation values) in one pass over a batch's ids;
  * - `top_terms` and `top_per_doc`: the k strongest terms of each post, selected
- *   rather than sorted.
+ *   rather than sorted;
+ * - `chars`: the character-level part of cleaning (symbols dropped, full-width ASCII
+ *   made half-width, traditional characters noticed), one pass over a post's text.
  *
  * Each does exactly what the numpy or Python it replaced did, orders and ties
  * included; tests/classifiers/test_native.py compares them with that code, and the
@@ -145,6 +147,72 @@ done:
     Py_XDECREF(indptr);
     Py_DECREF(docs);
     return result;
+}
+
+
+/* ------------------------------------------------------------ text characters ---- */
+
+PyDoc_STRVAR(chars_doc,
+"chars(text: str, table: bytes) -> tuple[str, bool]\n\n"
+"`text` with each character treated as `table` (one byte per code point, 0x110000\n"
+"bytes) says: 0 keep, 1 drop, 2 make half-width (U+3000 becomes a space, U+FF01-FF5E\n"
+"their ASCII forms), 3 keep and report. Returns the new text (`text` itself when\n"
+"nothing changed) and whether any character of kind 3 was met.");
+
+static PyObject *
+native_chars(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (!usage(nargs == 2 && PyUnicode_Check(args[0]) && PyBytes_Check(args[1]),
+               "chars(str, bytes)"))
+        return NULL;
+    PyObject *text = args[0];
+    const unsigned char *table = (const unsigned char *)PyBytes_AS_STRING(args[1]);
+    if (PyBytes_GET_SIZE(args[1]) != 0x110000) {
+        PyErr_SetString(PyExc_ValueError, "chars(): the table has one byte per code point");
+        return NULL;
+    }
+    int kind = PyUnicode_KIND(text);
+    const void *data = PyUnicode_DATA(text);
+    Py_ssize_t n = PyUnicode_GET_LENGTH(text), kept = 0;
+    Py_UCS4 maxchar = 0;
+    int changed = 0, reported = 0;
+    /* First pass: what the result holds (its length and widest character). */
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_UCS4 c = PyUnicode_READ(kind, data, i);
+        switch (table[c]) {
+        case 1:
+            changed = 1;
+            continue;
+        case 2:
+            changed = 1;
+            c = c == 0x3000 ? 0x20 : c - 0xFEE0;
+            break;
+        case 3:
+            reported = 1;
+            break;
+        }
+        kept++;
+        if (c > maxchar)
+            maxchar = c;
+    }
+    if (!changed)
+        return Py_BuildValue("(OO)", text, reported ? Py_True : Py_False);
+    PyObject *out = PyUnicode_New(kept, maxchar);
+    if (out == NULL)
+        return NULL;
+    int out_kind = PyUnicode_KIND(out);
+    void *out_data = PyUnicode_DATA(out);
+    Py_ssize_t k = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_UCS4 c = PyUnicode_READ(kind, data, i);
+        unsigned char what = table[c];
+        if (what == 1)
+            continue;
+        if (what == 2)
+            c = c == 0x3000 ? 0x20 : c - 0xFEE0;
+        PyUnicode_WRITE(out_kind, out_data, k++, c);
+    }
+    return Py_BuildValue("(NO)", out, reported ? Py_True : Py_False);
 }
 
 
@@ -631,6 +699,7 @@ done:
 static PyMethodDef native_methods[] = {
     {"drop", (PyCFunction)(void (*)(void))native_drop, METH_FASTCALL, drop_doc},
     {"lookup", (PyCFunction)(void (*)(void))native_lookup, METH_FASTCALL, lookup_doc},
+    {"chars", (PyCFunction)(void (*)(void))native_chars, METH_FASTCALL, chars_doc},
     {"top_terms", (PyCFunction)(void (*)(void))native_top_terms, METH_FASTCALL,
      top_terms_doc},
     {"sentiment_tokens", (PyCFunction)(void (*)(void))native_sentiment_tokens, METH_FASTCALL,

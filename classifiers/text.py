@@ -5,23 +5,27 @@ things matter more than elegance:
 
 - **Speed.** The classifier stage must handle ≥ 10,000 posts/s per core in total, so
   cleaning and masking get a few microseconds per post. Everything is a precompiled
-  regular expression or a C-level `str` method, and rare steps (HTML, entities, links,
-  mentions, e-mail, emoji, full-width and traditional characters, forum boilerplate)
-  sit behind a cheap `in` test or one regex search, so ordinary text pays little for
-  them. No Python loop runs per character. Patterns start with a literal or a character
-  class wherever possible: that lets the regex engine skip through Chinese text to
-  candidate positions instead of trying every pattern at every character.
-  `benchmarks/segmentation.py` measures it; on the shared 2-core development machine
-  (under load, CPU time) `prepare` = `clean` + masking costs about 11 µs per plain
-  300-character post and 16 µs on the benchmark's noisier mix (markup, links, emoji,
-  traditional characters, personal data): clean ~5 / ~10 µs, masking ~5-7 µs.
+  regular expression, a C-level `str` method or one C pass over the characters
+  (`_native.chars`: symbols and emoji dropped, full-width ASCII made half-width,
+  traditional characters noticed, by `_char_table`); rare steps (HTML, entities, links,
+  mentions, e-mail, forum boilerplate) sit behind a cheap `in` test or one regex
+  search, so ordinary text pays little for them. No Python loop runs per character.
+  Patterns start with a literal or a character class wherever possible: that lets the
+  regex engine skip through Chinese text to candidate positions instead of trying
+  every pattern at every character. `benchmarks/segmentation.py` measures it; on a
+  2-core machine where Python jieba segments ~890 posts/s (slower than DESIGN's
+  reference), `prepare` = `clean` + masking costs about 14 µs per plain 300-character
+  post and 20 µs on the benchmark's noisier mix (markup, links, emoji, traditional
+  characters, personal data): clean ~7 / ~12.5 µs, masking ~12-14 µs.
 - **Safety.** Patterns that scan runs of digits or ASCII letters are anchored with
   look-behinds so each run is tried from its start only: a 1 MB line of digits or
   letters costs linear time, never quadratic backtracking (tests cover such inputs).
 
 Crawlers import `clean` and `mask_personal` as well (DESIGN: Layout), so this module only
-depends on the standard library plus OpenCC. OpenCC is imported on the first call of
-`clean` (about 70 ms once: it also derives the set of traditional-only characters).
+depends on the standard library, OpenCC and the package's own C loop
+(`classifiers._native.chars`, the character-level part of cleaning). OpenCC is imported
+on the first call of `clean` (about 70 ms once: it also derives the set of
+traditional-only characters and the character table).
 
 De-identification rule (district): masked values are replaced by typed placeholders,
 never kept partially (`138****5678` still narrows a person down inside a small
@@ -55,6 +59,8 @@ from __future__ import annotations
 import html
 import re
 from functools import lru_cache
+
+from classifiers import _native
 
 __all__ = [
     "PLACEHOLDERS",
@@ -147,8 +153,7 @@ def _drop_spans(text: str, opener: re.Pattern[str], closers: dict[str, re.Patter
 # surrogates (from undecodable bytes), zero-width and bidi marks, variation selectors,
 # private use, pictographs/emoji/dingbats/arrows/box drawing/geometric shapes, and the
 # whole of plane 1 (emoji, historic scripts) and planes 14-16 (tags, private use).
-# Few ranges on purpose: the regex engine tests ranges one by one, and this class is
-# scanned over every post. Weibo's bracketed emoticons ([怒], [泪]) are words and stay.
+# Weibo's bracketed emoticons ([怒], [泪]) are words and stay.
 _SYMBOLS_BMP = (
     "\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u00ad"  # controls (keep \t \n \r), soft hyphen
     "\u200b-\u200f\u202a-\u202e\u2060-\u206f\ufeff"  # zero-width, bidi
@@ -157,16 +162,7 @@ _SYMBOLS_BMP = (
     "\u3030\u303d\u3297\u3299"
     "\ud800-\udfff\ue000-\uf8ff\ufe00-\ufe0f\ufff0-\uffff"
 )
-_SYMBOLS = re.compile("[" + _SYMBOLS_BMP + "\U00010000-\U0001ffff\U000e0000-\U0010ffff]+")
-
-
-def _has_astral(text: str) -> bool:
-    """True when `text` has a character beyond the BMP (emoji live there).
-
-    Such a character takes two UTF-16 units; encoding is one C call, about three times
-    cheaper than a regex scan for astral ranges.
-    """
-    return len(text.encode("utf-16-le", "surrogatepass")) != 2 * len(text)
+_SYMBOLS_ASTRAL = ((0x10000, 0x1FFFF), (0xE0000, 0x10FFFF))
 
 
 # Full-width ASCII (ＡＢＣ１２３＠＃) becomes half-width, but the full-width forms that are
@@ -193,15 +189,33 @@ def _half_width(text: str) -> str:
     return _FULLWIDTH_ANY.sub(lambda m: m[0].translate(_FULLWIDTH_MAP), text)
 
 
-@lru_cache(maxsize=1)
-def _char_work() -> re.Pattern[str]:
-    """One class of every BMP character that needs character-level work.
+# What `clean` does to a character, in `_char_table` (`_native.chars` reads it).
+_KEEP, _DROP, _HALF_WIDTH, _TRADITIONAL = 0, 1, 2, 3
 
-    Symbols, full-width ASCII and traditional-only characters in a single class, so
-    that an ordinary post (most are) pays for one scan instead of three.
+
+@lru_cache(maxsize=1)
+def _char_table() -> bytes:
+    """One byte per code point: symbols dropped, full-width ASCII made half-width,
+    traditional-only characters noticed (the text then goes through OpenCC).
+
+    `clean` does the three in one pass in C (`classifiers._native.chars`, ~2 µs for
+    300 characters) where three regex scans and a translate cost ~17 µs on text with
+    full-width digits, as People's Daily writes them. Built once (~20 ms).
     """
-    fullwidth = "".join(chr(k) for k in _FULLWIDTH_MAP)
-    return re.compile("[" + _SYMBOLS_BMP + fullwidth + _traditional_chars() + "]")
+    table = bytearray(0x110000)
+    bmp = "".join(map(chr, range(0x10000)))
+    for m in re.finditer("[" + _SYMBOLS_BMP + "]", bmp):
+        table[ord(m[0])] = _DROP
+    for lo, hi in _SYMBOLS_ASTRAL:
+        table[lo : hi + 1] = bytes([_DROP]) * (hi + 1 - lo)
+    for cp, half in _FULLWIDTH_MAP.items():
+        # `_native.chars` computes the half-width form itself, by this very rule.
+        if half != (0x20 if cp == 0x3000 else cp - 0xFEE0):  # pragma: no cover
+            raise AssertionError(f"U+{cp:04X} does not map by the full-width rule")
+        table[cp] = _HALF_WIDTH
+    for ch in _traditional_chars():
+        table[ord(ch)] = _TRADITIONAL
+    return bytes(table)
 
 
 # Links. Each pattern starts with a character class or literal so that the regex engine
@@ -316,9 +330,9 @@ def clean(text: str) -> str:
     if "[" in text:
         text = _drop_spans(text, _BBCODE_SPAN_OPEN, _BBCODE_SPAN_CLOSE)
         text = _BBCODE_TAG.sub("", text)
-    if _char_work().search(text) or _has_astral(text):
-        text = _SYMBOLS.sub("", text)
-        text = to_simplified(_half_width(text))
+    text, traditional = _native.chars(text, _char_table())
+    if traditional:
+        text = _opencc().convert(text)
     if "://" in text:
         text = _URL_SCHEME.sub(" ", text)
     if "www." in text or "WWW." in text:

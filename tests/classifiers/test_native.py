@@ -212,3 +212,45 @@ def test_sentiment_tokens_checks_its_input() -> None:
         _native.sentiment_tokens(ids, np.array([0, 3]), ["标题"], table, 600)
     with pytest.raises(TypeError, match="expected sentiment_tokens"):
         _native.sentiment_tokens(ids, indptr, ("标题",), table, 600)
+
+
+def _chars_by_regex(text: str) -> tuple[str, bool]:
+    """What `clean` did before `_native.chars`: a regex drop of the symbols, the
+    full-width runs translated, then the traditional-only test."""
+    import re
+
+    from classifiers import text as t
+
+    astral = "".join(f"{chr(lo)}-{chr(hi)}" for lo, hi in t._SYMBOLS_ASTRAL)
+    text = re.sub("[" + t._SYMBOLS_BMP + astral + "]+", "", text)
+    text = t._half_width(text)
+    return text, t.has_traditional(text)
+
+
+def test_chars_equals_the_regexes() -> None:
+    """Every BMP character and a sample of the astral planes, alone and in mixed
+    random texts (Chinese, full-width, traditional, emoji, controls, surrogates)."""
+    import random
+
+    from classifiers.text import _char_table
+
+    table = _char_table()
+    singles = [chr(cp) for cp in range(0x10000)]
+    singles += [chr(cp) for cp in range(0x10000, 0x110000, 97)]
+    for ch in singles:
+        assert _native.chars(ch, table) == _chars_by_regex(ch), hex(ord(ch))
+    rng = random.Random(7)
+    pool = "政府應該儘快解決环境噪声扬尘１２３ＡＢＣ，！？：；（）"
+    pool += "\u3000 \t\n\r\x00\u200b😀🚗\ud800ab12"
+    for _ in range(2000):
+        text = "".join(rng.choice(pool) for _ in range(rng.randint(0, 40)))
+        assert _native.chars(text, table) == _chars_by_regex(text), repr(text)
+    plain = "区政府回应占道经营问题"
+    assert _native.chars(plain, table)[0] is plain  # nothing to change: the same object
+
+
+def test_chars_checks_its_table() -> None:
+    with pytest.raises(ValueError):
+        _native.chars("abc", b"\x00" * 10)
+    with pytest.raises(TypeError):
+        _native.chars(b"abc", b"\x00" * 0x110000)
