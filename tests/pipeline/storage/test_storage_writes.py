@@ -165,6 +165,13 @@ def test_one_of_strings_survive_array_syntax(session: Session) -> None:
     assert stored_post_ids(session, asked) == set(odd)
     query = sa.select(Post.id).where(one_of(session, Post.id, ['a"b', "NULL", "nope"]))
     assert set(session.scalars(query)) == {'a"b', "NULL"}
+    # Without a quote or backslash the literal is joined whole: the rest still holds.
+    plain = ["e,f", "{g}", "中文", "NULL", " spaced ", "", "'q'"]
+    query = sa.select(Post.id).where(one_of(session, Post.id, [*plain, "nope"]))
+    assert set(session.scalars(query)) == set(plain)
+    for single in (["c\\d"], ["e,f"], [""]):
+        query = sa.select(Post.id).where(one_of(session, Post.id, single))
+        assert list(session.scalars(query)) == single
 
 
 def test_upsert_posts_collapses_duplicates_within_a_batch(session: Session) -> None:
