@@ -88,6 +88,23 @@ def test_results_pass_the_schema(classifier: Classifier) -> None:
         dumped = result.model_dump()
         assert Classification.model_validate(dumped).model_dump() == dumped
         assert all(v for v in dumped["explanation"].values())  # no empty explanation lists
+        # Built as pydantic's model_construct builds it: same state, same JSON.
+        rebuilt = Classification.model_construct(**dict(result))
+        assert result == rebuilt and result.model_fields_set == rebuilt.model_fields_set
+        assert result.model_dump_json() == rebuilt.model_dump_json()
+        assert result.model_copy(update={"topic": "x"}).topic == "x"
+
+
+def test_results_are_built_with_every_field() -> None:
+    from classifiers.classify import _constructor
+    from pipeline.messages import DepartmentScore
+
+    new = _constructor(DepartmentScore)
+    assert new(id="education", score=0.5, role="co") == DepartmentScore(
+        id="education", score=0.5, role="co"
+    )
+    with pytest.raises(TypeError, match="every field"):
+        new(id="education", score=0.5)
 
 
 def test_cleaned_posts_classify_as_raw_ones(classifier: Classifier) -> None:
