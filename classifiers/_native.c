@@ -12,6 +12,7 @@
  *   explanation values) in one pass over a batch's ids;
  * - `top_terms` and `top_per_doc`: the k strongest terms of each post, selected
  *   rather than sorted;
+ * - `head_grams`: the sentiment model's hashed character n-grams of each post's head;
  * - `chars`: the character-level part of cleaning (symbols dropped, full-width ASCII
  *   made half-width, traditional characters noticed), one pass over a post's text.
  *
@@ -213,6 +214,113 @@ native_chars(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         PyUnicode_WRITE(out_kind, out_data, k++, c);
     }
     return Py_BuildValue("(NO)", out, reported ? Py_True : Py_False);
+}
+
+
+/* ------------------------------------------------------------ result bytes ----- */
+
+static void
+clear_all(PyObject **parts, int n)
+{
+    for (int i = 0; i < n; i++)
+        Py_CLEAR(parts[i]);
+}
+
+/* The kernels' results: `n` bytes objects, each cut to the `used[i]` bytes it holds
+   (kept whole when negative), in a tuple. Takes the references and clears `parts`
+   whatever happens; NULL on failure. */
+static PyObject *
+pack_results(PyObject **parts, const Py_ssize_t *used, int n)
+{
+    PyObject *result = NULL;
+    int ok = 1;
+    for (int i = 0; i < n && ok; i++)
+        ok = parts[i] != NULL && (used[i] < 0 || _PyBytes_Resize(&parts[i], used[i]) == 0);
+    if (ok && (result = PyTuple_New(n)) != NULL)
+        for (int i = 0; i < n; i++) {
+            PyTuple_SET_ITEM(result, i, parts[i]);
+            parts[i] = NULL;
+        }
+    clear_all(parts, n);
+    return result;
+}
+
+
+/* ------------------------------------------------------------- head n-grams ----- */
+
+PyDoc_STRVAR(head_grams_doc,
+"head_grams(heads: list[str], ngram: int, bits: int) -> (doc, bucket, start, size)\n\n"
+"Every character 1..`ngram`-gram of each head (none that holds U+0000), by gram size,\n"
+"then head, then position: its head's index, its hash bucket (the code points packed\n"
+"21 bits each, times 0x9E3779B97F4A7C15 modulo 2**64, top `bits` bits), its start in\n"
+"the head and its size, each as native int64 bytes.");
+
+static PyObject *
+native_head_grams(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (!usage(nargs == 3 && PyList_Check(args[0]) && PyLong_Check(args[1]) &&
+                   PyLong_Check(args[2]),
+               "head_grams(list, int, int)"))
+        return NULL;
+    PyObject *heads = args[0];
+    long ngram = PyLong_AsLong(args[1]), bits = PyLong_AsLong(args[2]);
+    if (PyErr_Occurred())
+        return NULL;
+    if (ngram < 1 || ngram > 3 || bits < 1 || bits > 63) {
+        PyErr_SetString(PyExc_ValueError, "head_grams(): 1 <= ngram <= 3, 1 <= bits <= 63");
+        return NULL;
+    }
+    Py_ssize_t ndocs = PyList_GET_SIZE(heads), total = 0;
+    for (Py_ssize_t d = 0; d < ndocs; d++) {
+        PyObject *head = PyList_GET_ITEM(heads, d);
+        if (!PyUnicode_CheckExact(head)) {
+            PyErr_Format(PyExc_TypeError, "head_grams(): heads must be str, not %.100s",
+                         Py_TYPE(head)->tp_name);
+            return NULL;
+        }
+        total += PyUnicode_GET_LENGTH(head) * ngram; /* an upper bound */
+    }
+    /* doc, bucket, start, size: room for every gram, cut to those made */
+    PyObject *parts[4];
+    for (int i = 0; i < 4; i++)
+        parts[i] = PyBytes_FromStringAndSize(NULL, total * (Py_ssize_t)sizeof(int64_t));
+    if (!parts[0] || !parts[1] || !parts[2] || !parts[3]) {
+        clear_all(parts, 4);
+        return NULL;
+    }
+    int64_t *o_doc = (int64_t *)PyBytes_AS_STRING(parts[0]);
+    int64_t *o_bucket = (int64_t *)PyBytes_AS_STRING(parts[1]);
+    int64_t *o_start = (int64_t *)PyBytes_AS_STRING(parts[2]);
+    int64_t *o_size = (int64_t *)PyBytes_AS_STRING(parts[3]);
+    const uint64_t mult = 0x9E3779B97F4A7C15ULL;
+    Py_ssize_t k = 0;
+    for (long n = 1; n <= ngram; n++) {
+        for (Py_ssize_t d = 0; d < ndocs; d++) {
+            PyObject *head = PyList_GET_ITEM(heads, d);
+            int kind = PyUnicode_KIND(head);
+            const void *data = PyUnicode_DATA(head);
+            Py_ssize_t len = PyUnicode_GET_LENGTH(head);
+            for (Py_ssize_t i = 0; i + n <= len; i++) {
+                uint64_t key = 0;
+                int nul = 0;
+                for (long j = 0; j < n; j++) {
+                    Py_UCS4 c = PyUnicode_READ(kind, data, i + j);
+                    nul |= c == 0;
+                    key = (key << 21) | c;
+                }
+                if (nul)
+                    continue;
+                o_doc[k] = d;
+                o_bucket[k] = (int64_t)((key * mult) >> (64 - bits));
+                o_start[k] = i;
+                o_size[k] = n;
+                k++;
+            }
+        }
+    }
+    Py_ssize_t bytes = k * (Py_ssize_t)sizeof(int64_t);
+    const Py_ssize_t used[4] = {bytes, bytes, bytes, bytes};
+    return pack_results(parts, used, 4);
 }
 
 
@@ -606,11 +714,12 @@ native_sentiment_tokens(PyObject *module, PyObject *const *args, Py_ssize_t narg
         }
     }
 #undef TAB
-    if (_PyBytes_Resize(&e_doc, m * (Py_ssize_t)sizeof(int64_t)) < 0 ||
-        _PyBytes_Resize(&e_tok, m * (Py_ssize_t)sizeof(int64_t)) < 0 ||
-        _PyBytes_Resize(&e_val, m * 3 * (Py_ssize_t)sizeof(double)) < 0)
-        goto done;
-    result = PyTuple_Pack(4, scores, e_doc, e_tok, e_val);
+    PyObject *parts[4] = {scores, e_doc, e_tok, e_val};
+    const Py_ssize_t used[4] = {-1, m * (Py_ssize_t)sizeof(int64_t),
+                                m * (Py_ssize_t)sizeof(int64_t),
+                                m * 3 * (Py_ssize_t)sizeof(double)};
+    scores = e_doc = e_tok = e_val = NULL; /* taken by pack_results */
+    result = pack_results(parts, used, 4);
 done:
     Py_XDECREF(scores);
     Py_XDECREF(e_doc);
@@ -700,6 +809,8 @@ static PyMethodDef native_methods[] = {
     {"drop", (PyCFunction)(void (*)(void))native_drop, METH_FASTCALL, drop_doc},
     {"lookup", (PyCFunction)(void (*)(void))native_lookup, METH_FASTCALL, lookup_doc},
     {"chars", (PyCFunction)(void (*)(void))native_chars, METH_FASTCALL, chars_doc},
+    {"head_grams", (PyCFunction)(void (*)(void))native_head_grams, METH_FASTCALL,
+     head_grams_doc},
     {"top_terms", (PyCFunction)(void (*)(void))native_top_terms, METH_FASTCALL,
      top_terms_doc},
     {"sentiment_tokens", (PyCFunction)(void (*)(void))native_sentiment_tokens, METH_FASTCALL,

@@ -110,7 +110,6 @@ NGRAM = 3
 # numpy arrays, str, int, float, list). `load` refuses a file with anything else.
 TRUSTED_TYPES: list[str] = []
 
-_MULT = np.uint64(0x9E3779B97F4A7C15)
 _NON_WORD = re.compile(r"[\W_]+")
 BLOCKS = ("head_words", "words", "subwords")
 
@@ -158,46 +157,12 @@ def _token_features(token: str) -> dict[str, list[str]]:
     }
 
 
-def _char_keys(texts: Sequence[str], with_pos: bool = False) -> tuple[np.ndarray, ...]:
-    """(doc index, uint64 key) of every character 1-3-gram of each text; with
-    `with_pos` also each gram's start in its text and its length."""
-    lens = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
-    joined = "\x00".join(texts)
-    if not joined:
-        empty = np.zeros(0, np.int64)
-        return (
-            (empty, np.zeros(0, np.uint64), empty, empty)
-            if with_pos
-            else (empty, empty.astype(np.uint64))
-        )
-    cp = np.frombuffer(joined.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
-    doc = np.repeat(np.arange(len(texts)), lens + 1)[: len(cp)]
-    docs, keys, starts, sizes = [], [], [], []
-    for n in range(1, NGRAM + 1):
-        m = len(cp) - n + 1
-        if m <= 0:
-            break
-        k = cp[:m].copy()
-        ok = k != 0
-        for j in range(1, n):
-            c = cp[j : m + j]
-            k = (k << np.uint64(21)) | c
-            ok &= c != 0
-        keys.append(k[ok])
-        docs.append(doc[:m][ok])
-        if with_pos:
-            where = np.flatnonzero(ok)
-            starts.append(where)
-            sizes.append(np.full(len(where), n, dtype=np.int64))
-    if not with_pos:
-        return np.concatenate(docs), np.concatenate(keys)
-    offsets = np.concatenate([[0], np.cumsum(lens + 1)])
-    d = np.concatenate(docs)
-    return d, np.concatenate(keys), np.concatenate(starts) - offsets[d], np.concatenate(sizes)
-
-
-def _buckets(keys: np.ndarray, bits: int) -> np.ndarray:
-    return ((keys * _MULT) >> np.uint64(64 - bits)).astype(np.int64)
+def _head_grams(heads: Sequence[str], bits: int) -> tuple[np.ndarray, ...]:
+    """(doc index, hash bucket, start, size) of every character 1-3-gram of each head,
+    by gram size, then head, then position; the loop is C (`_native.head_grams`),
+    where a dozen numpy passes over the code points cost ~6 µs a post."""
+    out = _native.head_grams(list(heads), NGRAM, bits)
+    return tuple(np.frombuffer(part, dtype=np.int64) for part in out)
 
 
 def _smooth_idf(df: np.ndarray, n_docs: int) -> np.ndarray:
@@ -333,16 +298,14 @@ class SentimentFeatures:
             kept = sorted(f for f, c in df.items() if c >= min_df)
             self.vocab[block] = {f: i for i, f in enumerate(kept)}
             self.idf[block] = _smooth_idf(np.array([df[f] for f in kept], float), n)
-        doc, keys = _char_keys(heads)
-        b = _buckets(keys, self.head_bits)
+        doc, b, _, _ = _head_grams(heads, self.head_bits)
         pairs = np.unique(doc.astype(np.int64) << np.int64(self.head_bits) | b)
         df_b = np.bincount(pairs & ((1 << self.head_bits) - 1), minlength=1 << self.head_bits)
         self.head_idf = np.where(df_b > 0, _smooth_idf(df_b.astype(float), n), 0.0)
         return self
 
     def head_matrix(self, heads: Sequence[str]) -> sp.csr_matrix:
-        doc, keys = _char_keys(heads)
-        b = _buckets(keys, self.head_bits)
+        doc, b, _, _ = _head_grams(heads, self.head_bits)
         w = self.head_idf[b]
         x = sp.csr_matrix((w, (doc, b)), shape=(len(heads), 1 << self.head_bits))
         x.sum_duplicates()
@@ -642,15 +605,14 @@ class SentimentModel:
             raise ValueError("texts and tokens differ in length")
         return tokens
 
-    def _head_part(self, heads: Sequence[str], with_pos: bool = False):
-        """Per head n-gram occurrence: doc, table row (idf × coef, idf²), and per doc
-        the occurrence norm; with positions when asked."""
-        out = _char_keys(heads, with_pos)
-        doc, keys = out[0], out[1]
-        g = np.take(self._head_table_(), _buckets(keys, self._require().head_bits), axis=0)
+    def _head_part(self, heads: Sequence[str]):
+        """Per head n-gram occurrence: doc, table row (idf × coef, idf²), per doc the
+        occurrence norm, and the n-grams' (start, size) in their heads."""
+        doc, bucket, start, size = _head_grams(heads, self._require().head_bits)
+        g = np.take(self._head_table_(), bucket, axis=0)
         norm = np.sqrt(np.bincount(doc, weights=g[:, 3], minlength=len(heads)))
         norm[norm == 0] = 1.0
-        return doc, g, norm, out[2:] if with_pos else ()
+        return doc, g, norm, (start, size)
 
     def _token_part(self, heads: list[str], tids: Any) -> _Tokens:
         """The token blocks, one pass over the batch's ids in C (see `_Tokens`)."""
@@ -666,12 +628,12 @@ class SentimentModel:
             np.frombuffer(explain).reshape(-1, 3),
         )
 
-    def _batch(self, texts: Sequence[str], tids: Any, with_pos: bool = False) -> _Batch:
+    def _batch(self, texts: Sequence[str], tids: Any) -> _Batch:
         """The features of a batch, computed once for scores and explanations alike."""
         heads = [head_of(t) for t in texts]
         return _Batch(
             heads,
-            self._head_part(heads, with_pos),
+            self._head_part(heads),
             self._token_part(heads, tids) if len(tids.ids) else None,
         )
 
@@ -721,7 +683,7 @@ class SentimentModel:
         if not texts:
             return np.zeros((0, 3)), []
         tids = self._as_ids(texts, tokens)
-        b = self._batch(texts, tids, with_pos=True)
+        b = self._batch(texts, tids)
         p = self._proba_of(self._decision_of(b))
         return p, self._terms(b, tids.index.words, p.argmax(axis=1), k)
 
@@ -748,7 +710,7 @@ class SentimentModel:
         if not texts:
             return []
         tids = self._as_ids(texts, tokens)
-        b = self._batch(texts, tids, with_pos=True)
+        b = self._batch(texts, tids)
         if labels is None:
             cls = self._proba_of(self._decision_of(b)).argmax(axis=1)
         else:

@@ -254,3 +254,59 @@ def test_chars_checks_its_table() -> None:
         _native.chars("abc", b"\x00" * 10)
     with pytest.raises(TypeError):
         _native.chars(b"abc", b"\x00" * 0x110000)
+
+
+def _head_grams_by_numpy(texts: list[str], ngram: int, bits: int) -> tuple[np.ndarray, ...]:
+    """The numpy code `head_grams` replaced: code points of the NUL-joined texts,
+    n-gram keys packed 21 bits a character, multiplicative hash to `bits` bits."""
+    lens = np.array([len(t) for t in texts], dtype=np.int64)
+    joined = "\x00".join(texts)
+    cp = np.frombuffer(joined.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
+    doc = np.repeat(np.arange(len(texts)), lens + 1)[: len(cp)]
+    offsets = np.concatenate([[0], np.cumsum(lens + 1)])
+    docs, keys, starts, sizes = [], [], [], []
+    for n in range(1, ngram + 1):
+        m = len(cp) - n + 1
+        if m <= 0:
+            break
+        k = cp[:m].copy()
+        ok = k != 0
+        for j in range(1, n):
+            c = cp[j : m + j]
+            k = (k << np.uint64(21)) | c
+            ok &= c != 0
+        where = np.flatnonzero(ok)
+        keys.append(k[ok])
+        docs.append(doc[:m][ok])
+        starts.append(where - offsets[doc[:m][ok]])
+        sizes.append(np.full(len(where), n, dtype=np.int64))
+    mult = np.uint64(0x9E3779B97F4A7C15)
+    bucket = ((np.concatenate(keys) * mult) >> np.uint64(64 - bits)).astype(np.int64)
+    return np.concatenate(docs), bucket, np.concatenate(starts), np.concatenate(sizes)
+
+
+def test_head_grams_equal_numpy(raw_cuts: list[list[str]]) -> None:
+    import random
+
+    heads = ["".join(cut)[:64] for cut in raw_cuts]
+    rng = random.Random(3)
+    pool = "政府回应ab1 \x00😀\U0010ffff"
+    heads += ["".join(rng.choice(pool) for _ in range(rng.randint(0, 12))) for _ in range(300)]
+    heads += ["", "a", "ab", "\x00", "😀😀😀"]
+    for ngram, bits in ((3, 20), (1, 5), (2, 63)):
+        got = [np.frombuffer(b, dtype=np.int64) for b in _native.head_grams(heads, ngram, bits)]
+        want = _head_grams_by_numpy(heads, ngram, bits)
+        for g, w in zip(got, want, strict=True):
+            np.testing.assert_array_equal(g, w)
+    assert [len(b) for b in _native.head_grams([], 3, 20)] == [0, 0, 0, 0]
+
+
+def test_head_grams_checks_its_input() -> None:
+    with pytest.raises(TypeError):
+        _native.head_grams(("a",), 3, 20)
+    with pytest.raises(TypeError):
+        _native.head_grams([b"a"], 3, 20)
+    with pytest.raises(ValueError):
+        _native.head_grams(["a"], 4, 20)
+    with pytest.raises(ValueError):
+        _native.head_grams(["a"], 3, 64)
