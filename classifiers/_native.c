@@ -24,6 +24,7 @@
 #include <Python.h>
 #include <math.h>
 #include <stdint.h>
+#include <string.h>
 
 /* False, with a TypeError naming the call's form, unless `ok`. */
 static int
@@ -214,6 +215,266 @@ native_chars(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         PyUnicode_WRITE(out_kind, out_data, k++, c);
     }
     return Py_BuildValue("(NO)", out, reported ? Py_True : Py_False);
+}
+
+
+/* ------------------------------------------------------------- term search ------ */
+
+/* A trie of terms over code points, searched from every start position: the terms of
+   the department rules, the sensitivity lexicon and the watchlists (hundreds to a
+   thousand short Chinese terms) in posts of a few hundred characters. Edges live in
+   one open-addressing table keyed by (node, code point); a direct table holds the
+   root's edges for the BMP, and a 64-kbit Bloom filter of all edges answers most
+   "no such edge" (the common case a character after the first) from the L1 cache. */
+typedef struct {
+    uint64_t *keys;      /* (node << 21 | code point) + 1; 0 = empty slot */
+    int32_t *child;      /* the edge's target node */
+    uint64_t mask;       /* slots - 1 */
+    int32_t *root;       /* the root's child for each BMP code point, or -1 */
+    uint8_t first[0x2000]; /* bitmap of the BMP code points that start a term */
+    uint64_t bloom[1024];
+    int32_t *term;       /* per node: the lowest term index ending there, or -1 */
+    int32_t *same;       /* per term: the next higher index with the same text, or -1 */
+    Py_ssize_t n_nodes, n_terms;
+} Trie;
+
+#define TRIE_CAPSULE "classifiers._native.Trie"
+
+static inline uint64_t
+trie_hash(uint64_t key)
+{
+    return key * 0x9E3779B97F4A7C15ULL;
+}
+
+static inline int32_t
+trie_probe(const Trie *t, uint64_t key)
+{
+    for (uint64_t i = trie_hash(key) >> 20 & t->mask;; i = (i + 1) & t->mask) {
+        if (t->keys[i] == key)
+            return t->child[i];
+        if (t->keys[i] == 0)
+            return -1;
+    }
+}
+
+static inline int32_t
+trie_next(const Trie *t, int32_t node, Py_UCS4 c)
+{
+    if (node == 0 && c < 0x10000)
+        return t->root[c];
+    uint64_t key = ((uint64_t)node << 21 | c) + 1, h = trie_hash(key) >> 48;
+    if (!(t->bloom[h >> 6] >> (h & 63) & 1))
+        return -1;
+    return trie_probe(t, key);
+}
+
+static void
+trie_free(Trie *t)
+{
+    if (t == NULL)
+        return;
+    PyMem_Free(t->keys);
+    PyMem_Free(t->child);
+    PyMem_Free(t->term);
+    PyMem_Free(t->same);
+    PyMem_Free(t->root);
+    PyMem_Free(t);
+}
+
+static void
+trie_capsule_free(PyObject *capsule)
+{
+    trie_free(PyCapsule_GetPointer(capsule, TRIE_CAPSULE));
+}
+
+PyDoc_STRVAR(trie_doc,
+"trie(terms: list[str]) -> capsule\n\n"
+"The search structure of `terms` (non-empty str) for `trie_find`.");
+
+static PyObject *
+native_trie(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (!usage(nargs == 1 && PyList_Check(args[0]), "trie(list)"))
+        return NULL;
+    PyObject *terms = args[0];
+    Py_ssize_t n_terms = PyList_GET_SIZE(terms), chars = 0;
+    for (Py_ssize_t p = 0; p < n_terms; p++) {
+        PyObject *term = PyList_GET_ITEM(terms, p);
+        if (!PyUnicode_CheckExact(term) || PyUnicode_GET_LENGTH(term) == 0) {
+            PyErr_SetString(PyExc_ValueError, "trie(): terms must be non-empty str");
+            return NULL;
+        }
+        chars += PyUnicode_GET_LENGTH(term);
+    }
+    if (chars >= INT32_MAX / 2) {
+        PyErr_SetString(PyExc_ValueError, "trie(): too many characters");
+        return NULL;
+    }
+    Trie *t = PyMem_Calloc(1, sizeof(Trie));
+    if (t == NULL)
+        return PyErr_NoMemory();
+    uint64_t slots = 16;
+    while (slots < 2 * (uint64_t)chars + 16)
+        slots <<= 1;
+    t->mask = slots - 1;
+    t->n_terms = n_terms;
+    t->keys = PyMem_Calloc(slots, sizeof(uint64_t));
+    t->child = PyMem_Calloc(slots, sizeof(int32_t));
+    t->term = PyMem_Malloc((chars + 1) * sizeof(int32_t));
+    t->same = PyMem_Malloc((n_terms + 1) * sizeof(int32_t));
+    t->root = PyMem_Malloc(0x10000 * sizeof(int32_t));
+    if (!t->keys || !t->child || !t->term || !t->same || !t->root) {
+        trie_free(t);
+        return PyErr_NoMemory();
+    }
+    memset(t->root, 0xff, 0x10000 * sizeof(int32_t)); /* -1: no edge */
+    t->n_nodes = 1;
+    t->term[0] = -1;
+    for (Py_ssize_t p = 0; p < n_terms; p++) {
+        PyObject *term = PyList_GET_ITEM(terms, p);
+        int kind = PyUnicode_KIND(term);
+        const void *data = PyUnicode_DATA(term);
+        Py_ssize_t len = PyUnicode_GET_LENGTH(term);
+        int32_t node = 0;
+        for (Py_ssize_t i = 0; i < len; i++) {
+            Py_UCS4 c = PyUnicode_READ(kind, data, i);
+            int32_t next = trie_next(t, node, c);
+            if (next < 0) {
+                next = (int32_t)t->n_nodes++;
+                t->term[next] = -1;
+                if (node == 0 && c < 0x10000) {
+                    t->root[c] = next;
+                    t->first[c >> 3] |= (uint8_t)(1u << (c & 7));
+                }
+                else {
+                    uint64_t key = ((uint64_t)node << 21 | c) + 1, h = trie_hash(key);
+                    uint64_t j = h >> 20 & t->mask;
+                    while (t->keys[j] != 0)
+                        j = (j + 1) & t->mask;
+                    t->keys[j] = key;
+                    t->child[j] = next;
+                    t->bloom[h >> 54] |= 1ULL << (h >> 48 & 63);
+                }
+            }
+            node = next;
+        }
+        t->same[p] = -1;
+        if (t->term[node] < 0) {
+            t->term[node] = (int32_t)p;
+        }
+        else { /* a repeated term: chained after the earlier ones, indexes ascending */
+            int32_t q = t->term[node];
+            while (t->same[q] >= 0)
+                q = t->same[q];
+            t->same[q] = (int32_t)p;
+        }
+    }
+    PyObject *capsule = PyCapsule_New(t, TRIE_CAPSULE, trie_capsule_free);
+    if (capsule == NULL)
+        trie_free(t);
+    return capsule;
+}
+
+typedef struct {
+    int64_t term, start, end;
+} Found;
+
+/* Overlapping matches in the order of their ends, the longer first at the same end. */
+static int
+by_end(const void *x, const void *y)
+{
+    const Found *a = x, *b = y;
+    if (a->end != b->end)
+        return a->end < b->end ? -1 : 1;
+    if (a->start != b->start)
+        return a->start < b->start ? -1 : 1;
+    return (a->term > b->term) - (a->term < b->term);
+}
+
+static int
+push_found(Found **found, Py_ssize_t *count, Py_ssize_t *room, Found f)
+{
+    if (*count == *room) {
+        Found *more = PyMem_Realloc(*found, 2 * *room * sizeof(Found));
+        if (more == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        *found = more;
+        *room *= 2;
+    }
+    (*found)[(*count)++] = f;
+    return 0;
+}
+
+PyDoc_STRVAR(trie_find_doc,
+"trie_find(trie, text: str, overlapping: bool) -> list[tuple[int, int, int]]\n\n"
+"(term index, start, end) of the terms in `text`, in characters. Overlapping: every\n"
+"occurrence of every term (repeated terms once each), ordered by end, the longer\n"
+"first; otherwise leftmost-longest: from the left, the longest term starting at the\n"
+"earliest position where one starts (the lowest index of a repeated term), the\n"
+"search going on after its end. As `ahocorasick_rs` orders and chooses them.");
+
+static PyObject *
+native_trie_find(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (!usage(nargs == 3 && PyUnicode_Check(args[1]), "trie_find(trie, str, bool)"))
+        return NULL;
+    Trie *t = PyCapsule_GetPointer(args[0], TRIE_CAPSULE);
+    int overlapping = PyObject_IsTrue(args[2]);
+    if (t == NULL || overlapping < 0)
+        return NULL;
+    PyObject *text = args[1];
+    int kind = PyUnicode_KIND(text);
+    const void *data = PyUnicode_DATA(text);
+    Py_ssize_t n = PyUnicode_GET_LENGTH(text), count = 0, room = 16;
+    Found *found = PyMem_Malloc(room * sizeof(Found));
+    PyObject *out = NULL;
+    if (found == NULL)
+        return PyErr_NoMemory();
+    for (Py_ssize_t i = 0; i < n;) {
+        Py_UCS4 c = PyUnicode_READ(kind, data, i);
+        if (c < 0x10000 && !(t->first[c >> 3] >> (c & 7) & 1)) { /* most characters */
+            i++;
+            continue;
+        }
+        int32_t node = 0, best = -1;
+        Py_ssize_t best_end = 0;
+        for (Py_ssize_t j = i; j < n; j++) {
+            node = trie_next(t, node, PyUnicode_READ(kind, data, j));
+            if (node < 0)
+                break;
+            int32_t p = t->term[node];
+            if (p >= 0 && !overlapping) {
+                best = p;
+                best_end = j + 1;
+            }
+            for (; p >= 0 && overlapping; p = t->same[p])
+                if (push_found(&found, &count, &room, (Found){p, i, j + 1}) < 0)
+                    goto done;
+        }
+        if (overlapping || best < 0) {
+            i++;
+            continue;
+        }
+        if (push_found(&found, &count, &room, (Found){best, i, best_end}) < 0)
+            goto done;
+        i = best_end;
+    }
+    if (overlapping)
+        qsort(found, count, sizeof(Found), by_end);
+    out = PyList_New(count);
+    for (Py_ssize_t k = 0; out != NULL && k < count; k++) {
+        PyObject *item = Py_BuildValue("(nnn)", (Py_ssize_t)found[k].term,
+                                       (Py_ssize_t)found[k].start, (Py_ssize_t)found[k].end);
+        if (item == NULL)
+            Py_CLEAR(out);
+        else
+            PyList_SET_ITEM(out, k, item);
+    }
+done:
+    PyMem_Free(found);
+    return out;
 }
 
 
@@ -811,6 +1072,8 @@ static PyMethodDef native_methods[] = {
     {"chars", (PyCFunction)(void (*)(void))native_chars, METH_FASTCALL, chars_doc},
     {"head_grams", (PyCFunction)(void (*)(void))native_head_grams, METH_FASTCALL,
      head_grams_doc},
+    {"trie", (PyCFunction)(void (*)(void))native_trie, METH_FASTCALL, trie_doc},
+    {"trie_find", (PyCFunction)(void (*)(void))native_trie_find, METH_FASTCALL, trie_find_doc},
     {"top_terms", (PyCFunction)(void (*)(void))native_top_terms, METH_FASTCALL,
      top_terms_doc},
     {"sentiment_tokens", (PyCFunction)(void (*)(void))native_sentiment_tokens, METH_FASTCALL,

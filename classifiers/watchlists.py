@@ -23,10 +23,10 @@ old rules or the new ones, never a mix. A file that does not parse or validate i
 logged (once per change) and the previous rules stay in force: a typo in a watchlist
 must not stop the classifier stage or silently drop every other rule.
 
-**Speed.** All terms of all rules form one Aho-Corasick automaton (`ahocorasick_rs`),
-searched once per post with overlapping matches (so 北湖区 and 北湖 are both seen).
+**Speed.** All terms of all rules form one term search (`classifiers.terms`, a C
+loop), run once per post with overlapping matches (so 北湖区 and 北湖 are both seen).
 Only rules that contain one of the terms found are evaluated, so posts that mention no
-watched term cost one automaton search.
+watched term cost one search.
 """
 
 from __future__ import annotations
@@ -39,7 +39,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal, NamedTuple
 
-import ahocorasick_rs
 import yaml
 from pydantic import (
     BaseModel,
@@ -50,6 +49,7 @@ from pydantic import (
     model_validator,
 )
 
+from classifiers.terms import TermSearch
 from pipeline.config import require_unique_ids
 
 __all__ = [
@@ -157,7 +157,7 @@ class _Rule:
 
 
 class _Compiled:
-    """One immutable generation of rules: patterns, automaton, per-term rule index."""
+    """One immutable generation of rules: patterns, term search, per-term rule index."""
 
     def __init__(self, file: WatchlistsFile, version: str = ""):
         self.file = file
@@ -203,18 +203,14 @@ class _Compiled:
         self.terms = sorted(ids, key=ids.__getitem__)
         # Terms are lower-cased above; fold the text too only if some term has letters.
         self.fold = any(t != t.upper() for t in self.terms)
-        self.automaton = (
-            ahocorasick_rs.AhoCorasick(self.terms, implementation=ahocorasick_rs.Implementation.DFA)
-            if self.terms
-            else None
-        )
+        self.search = TermSearch(self.terms) if self.terms else None
 
     def match(self, text: str, source: str | None) -> list[WatchHit]:
-        if self.automaton is None or not text:
+        if self.search is None or not text:
             return []
         if self.fold:
             text = text.lower()
-        found = self.automaton.find_matches_as_indexes(text, overlapping=True)
+        found = self.search.overlapping(text)
         if not found:
             return []
         spans: dict[int, list[tuple[int, int]]] = {}

@@ -86,6 +86,7 @@ from classifiers.models.linear import (
     load_state,
     save_state,
 )
+from classifiers.terms import TermSearch
 
 __all__ = [
     "RULES_FILE",
@@ -156,8 +157,8 @@ class DepartmentRulesFile(BaseModel):
 class DepartmentRules:
     """Term → (department, weight) boosts; see the module docstring and the YAML file.
 
-    All terms form one Aho-Corasick automaton (`ahocorasick_rs`), searched once per
-    post with overlapping matches, so 黑臭 and 黑臭水体 both fire in 河道黑臭水体治理.
+    All terms form one term search (`classifiers.terms`), run once per post with
+    overlapping matches, so 黑臭 and 黑臭水体 both fire in 河道黑臭水体治理.
     """
 
     def __init__(self, rules: Iterable[tuple[str, str, float]], digest: str = ""):
@@ -168,7 +169,7 @@ class DepartmentRules:
         pos = {t: i for i, t in enumerate(self.terms)}
         for term, dept, weight in self.rules:
             self._term_rules[pos[term]].append((dept, weight))
-        self._automaton: Any = None
+        self._search: TermSearch | None = None
         self._classes: tuple[str, ...] | None = None
         self._ptr = self._cls = self._w = np.zeros(0)
 
@@ -228,13 +229,9 @@ class DepartmentRules:
         return {d for _, d, _ in self.rules}
 
     def _compile(self, classes: Sequence[str]) -> None:
-        """The automaton, and per term the (class index, weight) entries as CSR arrays."""
-        import ahocorasick_rs
-
-        if self._automaton is None and self.terms:
-            self._automaton = ahocorasick_rs.AhoCorasick(
-                self.terms, implementation=ahocorasick_rs.Implementation.DFA
-            )
+        """The term search, and per term the (class index, weight) entries as CSR arrays."""
+        if self._search is None and self.terms:
+            self._search = TermSearch(self.terms)
         index = {c: i for i, c in enumerate(classes)}
         entries = [[(index[d], w) for d, w in rs if d in index] for rs in self._term_rules]
         self._ptr = np.cumsum([0, *map(len, entries)])
@@ -246,10 +243,11 @@ class DepartmentRules:
         """(post index, term index) of every match in `texts`, overlapping ones included."""
         if not self.terms:
             return np.zeros(0, np.int64), np.zeros(0, np.int64)
-        if self._automaton is None:
+        if self._search is None:
             self._compile(self._classes or ())
-        search = self._automaton.find_matches_as_indexes
-        found = [[m[0] for m in search(t, overlapping=True)] for t in texts]
+        assert self._search is not None
+        search = self._search.overlapping
+        found = [[m[0] for m in search(t)] for t in texts]
         docs = np.repeat(np.arange(len(texts)), [len(f) for f in found])
         return docs, np.fromiter(chain.from_iterable(found), np.int64, count=len(docs))
 

@@ -19,7 +19,7 @@ hand-labelled examples in the tests keep them honest.
 
 **Speed.** Classification must handle ≥ 10,000 posts/s per core in total, so this step
 gets a few microseconds. The whole lexicon (terms, cues, count nouns, shadow phrases)
-is one Aho-Corasick automaton (`ahocorasick_rs`, Rust) searched once per post,
+is one term search (`classifiers.terms`, a C loop) run once per post,
 leftmost-longest, on the text itself rather than the tokens: multi-word terms (拆迁补偿,
 人员伤亡) match however the segmenter splits them, and the longest match wins, which
 lets "shadow" phrases (火灾隐患, 未成年, 无法) swallow the term or cue inside them.
@@ -38,8 +38,9 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Annotated, Literal, NamedTuple
 
-import ahocorasick_rs
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from classifiers.terms import TermSearch
 
 __all__ = [
     "CATEGORIES",
@@ -284,7 +285,7 @@ def parse_count(text: str) -> int:
 class _CountRule:
     """How to read the number around one count kind's nouns.
 
-    The automaton already found the noun (or a longer term containing it, 食物中毒 for
+    The term search already found the noun (or a longer term containing it, 食物中毒 for
     中毒), so only a few characters on either side are examined: `before` must end
     exactly where the noun starts ("30余名学生|食物中毒"), `after` must start where
     it ends ("死亡|人数升至12人").
@@ -327,7 +328,7 @@ _NEGATION, _RUMOUR_SENTENCE, _RUMOUR_POST, _DEGREE, _SHADOW = range(1, 6)
 
 
 class _Pattern:
-    """What one automaton pattern means: terms (category, weight), a cue, count kinds."""
+    """What one searched pattern means: terms (category, weight), a cue, count kinds."""
 
     __slots__ = (
         "boost",
@@ -430,13 +431,7 @@ class SensitivityScorer:
         self._fold = any(t != t.lower() for t in texts)
         if self._fold:
             texts = [t.lower() for t in texts]
-        # A DFA: about 25 % faster per post than the default NFA here, for a build of
-        # about 0.2 s once per process.
-        self._automaton = ahocorasick_rs.AhoCorasick(
-            texts,
-            matchkind=ahocorasick_rs.MatchKind.LeftmostLongest,
-            implementation=ahocorasick_rs.Implementation.DFA,
-        )
+        self._search = TermSearch(texts)
 
     # -- construction ---------------------------------------------------------------
 
@@ -468,7 +463,7 @@ class SensitivityScorer:
             return NO_SENSITIVITY
         if self._fold:
             text = text.lower()
-        matches = self._automaton.find_matches_as_indexes(text)
+        matches = self._search.leftmost_longest(text)
         if not matches:
             return NO_SENSITIVITY
 

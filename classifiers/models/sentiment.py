@@ -734,6 +734,9 @@ class SentimentModel:
             c_doc.append(t_doc[top])
             c_val.append(t_val[top])
             c_term.extend([words[c] for c in t_col[top].tolist()])
+        # Token candidates are shown tokens already (the token table's `_SHOWN`): only
+        # the head n-grams after them need the stopword and readability checks below.
+        n_tokens = len(c_term)
         doc, g, norm, (start, size) = b.head
         if len(doc):
             along = np.take(directions, cls[doc], axis=0)  # each n-gram's class direction
@@ -761,7 +764,9 @@ class SentimentModel:
             chosen = out[i]
             for j in order[bounds[i] : bounds[i + 1]]:
                 term = c_term[j]
-                if term in stop or not _readable(term) or _overlaps(term, chosen):
+                if j >= n_tokens and (term in stop or not _readable(term)):
+                    continue
+                if _overlaps(term, chosen):
                     continue
                 chosen.append(term)
                 if len(chosen) == k:
