@@ -14,7 +14,9 @@
  *   rather than sorted;
  * - `head_grams`: the sentiment model's hashed character n-grams of each post's head;
  * - `chars`: the character-level part of cleaning (symbols dropped, full-width ASCII
- *   made half-width, traditional characters noticed), one pass over a post's text.
+ *   made half-width, traditional characters noticed), one pass over a post's text;
+ *   `digit_runs`: whether a text has digits enough for the masking patterns;
+ * - `trie` and `trie_find`: the term search of `classifiers.terms`.
  *
  * Each does exactly what the numpy or Python it replaced did, orders and ties
  * included; tests/classifiers/test_native.py compares them with that code, and the
@@ -504,6 +506,46 @@ pack_results(PyObject **parts, const Py_ssize_t *used, int n)
         }
     clear_all(parts, n);
     return result;
+}
+
+
+/* ------------------------------------------------------------- digit runs ------- */
+
+PyDoc_STRVAR(digit_runs_doc,
+"digit_runs(text: str) -> tuple[int, int]\n\n"
+"The most ASCII digits of `text` in a row, and the most in a row where a single space\n"
+"or hyphen may stand between two digits (how phone, ID and card numbers are written).");
+
+static PyObject *
+native_digit_runs(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (!usage(nargs == 1 && PyUnicode_Check(args[0]), "digit_runs(str)"))
+        return NULL;
+    PyObject *text = args[0];
+    int kind = PyUnicode_KIND(text);
+    const void *data = PyUnicode_DATA(text);
+    Py_ssize_t n = PyUnicode_GET_LENGTH(text);
+    Py_ssize_t plain = 0, spaced = 0, run = 0, spaced_run = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_UCS4 c = PyUnicode_READ(kind, data, i);
+        if (c >= '0' && c <= '9') {
+            run++;
+            spaced_run++;
+            if (run > plain)
+                plain = run;
+            if (spaced_run > spaced)
+                spaced = spaced_run;
+            continue;
+        }
+        run = 0;
+        /* a separator keeps the spaced run only between two digits */
+        int between = (c == ' ' || c == '-') && i > 0 && i + 1 < n &&
+                      (Py_UCS4)(PyUnicode_READ(kind, data, i - 1) - '0') <= 9 &&
+                      (Py_UCS4)(PyUnicode_READ(kind, data, i + 1) - '0') <= 9;
+        if (!between)
+            spaced_run = 0;
+    }
+    return Py_BuildValue("(nn)", plain, spaced);
 }
 
 
@@ -1070,6 +1112,8 @@ static PyMethodDef native_methods[] = {
     {"drop", (PyCFunction)(void (*)(void))native_drop, METH_FASTCALL, drop_doc},
     {"lookup", (PyCFunction)(void (*)(void))native_lookup, METH_FASTCALL, lookup_doc},
     {"chars", (PyCFunction)(void (*)(void))native_chars, METH_FASTCALL, chars_doc},
+    {"digit_runs", (PyCFunction)(void (*)(void))native_digit_runs, METH_FASTCALL,
+     digit_runs_doc},
     {"head_grams", (PyCFunction)(void (*)(void))native_head_grams, METH_FASTCALL,
      head_grams_doc},
     {"trie", (PyCFunction)(void (*)(void))native_trie, METH_FASTCALL, trie_doc},

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 
 import pytest
 
@@ -427,3 +428,53 @@ def test_cjk_ratio() -> None:
     assert cjk_ratio("中文Мир!") == 0.4
     assert is_mostly_chinese("扬尘噪声严重，PM2.5超标")
     assert not is_mostly_chinese("PM2.5超标")
+
+
+def _mask_every_pattern(text: str) -> str:
+    """`_mask` as it was before its digit-run test: every pattern on every text with
+    three digits in a row (the reference the test below holds it to)."""
+    from classifiers import text as t
+
+    if "@" in text:
+        text = t._EMAIL.sub(t.PLACEHOLDERS["email"], text)
+    if not re.search(r"[0-9]{3}", text):
+        return text
+    text = t._LONG_NUMBER.sub(t._mask_long_number, text)
+    text = t._MOBILE.sub(t.PLACEHOLDERS["mobile"], text)
+    if "86" in text and t.PLACEHOLDERS["mobile"] in text:
+        text = t._COUNTRY_CODE.sub(t._drop_country_code, text).replace("+[手机号]", "[手机号]")
+    text = t._LANDLINE.sub(t.PLACEHOLDERS["landline"], text)
+    if "(0" in text or "（0" in text:
+        text = t._LANDLINE_BRACKETED.sub(t.PLACEHOLDERS["landline"], text)
+    text = t._LOCAL_PHONE.sub(r"\1\2" + t.PLACEHOLDERS["landline"], text)
+    return t._PLATE.sub(t._mask_plate, text)
+
+
+def test_masking_skips_only_what_cannot_match() -> None:
+    """Random texts dense in digits, separators, keywords and plate characters: the
+    digit-run shortcut changes no result."""
+    import random
+
+    from classifiers.text import _mask
+
+    rng = random.Random(5)
+    parts = ["1", "3", "8", "0", "9", "5", "X", " ", "-", "--", "(0", "）", "电话", "Tel:",
+             "+86", "0086", "京A", "·", "转", "ext", "号", "年", "@", "a.cn", "\n"]  # fmt: skip
+    changed = 0
+    for _ in range(20000):
+        text = "".join(rng.choices(parts, k=rng.randint(0, 30)))
+        want = _mask_every_pattern(text)
+        assert _mask(text) == want, repr(text)
+        changed += want != text
+    assert changed > 500  # the patterns did fire on many of them
+
+
+def test_digit_runs() -> None:
+    from classifiers._native import digit_runs
+
+    assert digit_runs("") == (0, 0)
+    assert digit_runs("2019年12月") == (4, 4)
+    assert digit_runs("138 1234-5678") == (4, 11)
+    assert digit_runs("12  34") == (2, 2)  # two spaces break the run
+    assert digit_runs("1--2 3-") == (1, 2)
+    assert digit_runs("１２３") == (0, 0)  # ASCII digits only, as the patterns
