@@ -273,7 +273,15 @@ class Tokenizer:
             drop |= _PUNCTUATION
         if drop_stopwords:
             drop |= (chinese_stopwords() | set(extra_stopwords)) - set(keep_words)
-        self._drop = frozenset(drop - self.user_words)
+        drop -= self.user_words
+        # Spaces and punctuation are single characters: a bitmap of those, and a set
+        # of the rest (stopwords when dropped), for `_native.drop`.
+        chars = bytearray(0x110000 // 8)
+        for token in drop:
+            if len(token) == 1:
+                chars[ord(token) >> 3] |= 1 << (ord(token) & 7)
+        self._drop_chars = bytes(chars)
+        self._drop_words = frozenset(t for t in drop if len(t) != 1)
 
     def cut(self, text: str) -> list[str]:
         """The backend's raw segmentation, nothing dropped (spaces included)."""
@@ -283,7 +291,7 @@ class Tokenizer:
         """The words of `text`, filtered as configured. Empty text gives []."""
         if not text:
             return []
-        tokens = _native.drop(self._segmenter.cut(text), self._drop)
+        tokens = _native.drop(self._segmenter.cut(text), self._drop_chars, self._drop_words)
         if self.drop_numbers:
             user = self.user_words
             tokens = [

@@ -24,24 +24,38 @@ def raw_cuts() -> list[list[str]]:
     return [tokenizer.cut(json.loads(line)["text"]) for line in lines]
 
 
+def _drop_args(drop: frozenset[str]) -> tuple[bytes, frozenset[str]]:
+    """`drop` as `_native.drop` takes it (what `Tokenizer` builds)."""
+    chars = bytearray(0x110000 // 8)
+    for token in drop:
+        if len(token) == 1:
+            chars[ord(token) >> 3] |= 1 << (ord(token) & 7)
+    return bytes(chars), frozenset(t for t in drop if len(t) != 1)
+
+
 def test_drop_equals_filterfalse(raw_cuts: list[list[str]]) -> None:
-    drop = frozenset({"，", "。", "的", " ", "了"})
-    for cut in raw_cuts:
-        assert _native.drop(cut, drop) == list(filterfalse(drop.__contains__, cut))
-    assert _native.drop([], drop) == []
-    assert _native.drop(["a", "b"], set()) == ["a", "b"]
+    drop = frozenset({"，", "。", "的", " ", "了", "我们", "\r\n", "😀", "\U0010ffff"})
+    args = _drop_args(drop)
+    cuts = [*raw_cuts, ["我们", "😀", "\U0010ffff", "\r\n", "\r", "", "我"]]
+    for cut in cuts:
+        assert _native.drop(cut, *args) == list(filterfalse(drop.__contains__, cut))
+    assert _native.drop([], *args) == []
+    assert _native.drop(["a", "b"], *_drop_args(frozenset())) == ["a", "b"]
 
 
 def test_drop_refuses_other_types() -> None:
+    chars, words = _drop_args(frozenset({"a"}))
     with pytest.raises(TypeError):
-        _native.drop(("a",), frozenset())
+        _native.drop(("a",), chars, words)
     with pytest.raises(TypeError):
-        _native.drop(["a"], {"a": 1})
+        _native.drop(["a"], chars, {"a": 1})
     with pytest.raises(TypeError):
-        _native.drop(["a"])  # type: ignore[call-arg]
+        _native.drop(["a"], chars)  # type: ignore[call-arg]
+    with pytest.raises(ValueError):
+        _native.drop(["a"], b"\x00", words)
     # an unhashable token is the set's TypeError, not a crash
     with pytest.raises(TypeError):
-        _native.drop([["a"]], frozenset())
+        _native.drop([["a"]], chars, frozenset({"ab"}))
 
 
 def _python_lookup(docs: list[list[str]], index: dict[str, int], words: list[str]):
@@ -105,8 +119,8 @@ def test_drop_survives_a_token_that_empties_the_list() -> None:
             tokens.clear()
             return 0
 
-    tokens.extend([Emptying("a"), "b", "c"])
-    assert _native.drop(tokens, frozenset({"x"})) == ["a"]
+    tokens.extend([Emptying("ab"), "b", "c"])
+    assert _native.drop(tokens, *_drop_args(frozenset({"xy"}))) == ["ab"]
 
 
 def test_token_index_starts_over_past_its_bound() -> None:
