@@ -4,6 +4,8 @@
  * leaves ~100 µs a post for everything: no room for Python (or for numpy's many
  * passes and sorts) per token. These functions are the loops that touch every token:
  *
+ * - `known_grams`: the features of tokens new to a model (the token and its
+ *   character n-grams) that its vocabulary knows;
  * - `drop` and `lookup`: dropping spaces, punctuation and stopwords
  *   (`Tokenizer.tokenize`), and each token's id in the shared index
  *   (`TokenIndex.lookup`): a set probe and a dict probe a token (its hash is computed
@@ -652,6 +654,119 @@ native_head_grams(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 }
 
 
+/* ---------------------------------------------------------- features of tokens --- */
+
+/* `prefix` + `text[start:start+len]` as a new str. */
+static PyObject *
+prefixed(PyObject *prefix, PyObject *text, Py_ssize_t start, Py_ssize_t len)
+{
+    PyObject *part = PyUnicode_Substring(text, start, start + len);
+    if (part == NULL || prefix == NULL || PyUnicode_GET_LENGTH(prefix) == 0)
+        return part;
+    PyObject *key = PyUnicode_Concat(prefix, part);
+    Py_DECREF(part);
+    return key;
+}
+
+/* Appends vocab[key] to `out` (growing it) when the vocabulary has `key`; consumes key. */
+static int
+add_known(PyObject *vocab, PyObject *key, int64_t **out, Py_ssize_t *count, Py_ssize_t *room)
+{
+    if (key == NULL)
+        return -1;
+    PyObject *id = PyDict_GetItemWithError(vocab, key); /* borrowed */
+    Py_DECREF(key);
+    if (id == NULL)
+        return PyErr_Occurred() ? -1 : 0;
+    int64_t value = PyLong_AsLongLong(id);
+    if (value == -1 && PyErr_Occurred())
+        return -1;
+    if (*count == *room) {
+        int64_t *more = PyMem_Realloc(*out, 2 * *room * sizeof(int64_t));
+        if (more == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        *out = more;
+        *room *= 2;
+    }
+    (*out)[(*count)++] = value;
+    return 0;
+}
+
+PyDoc_STRVAR(known_grams_doc,
+"known_grams(tokens: list[str | None], vocab: dict[str, int], whole: str | None,\n"
+"            grams: str | None, max_n: int, full: bool) -> (indptr, ids)\n\n"
+"The vocabulary ids of each token's features that `vocab` has, in order, repeats\n"
+"kept (`classifiers.features.known_grams`): `whole` + the token\n"
+"(unless `whole` is None), then `grams` + each character n-gram of the token for\n"
+"n = 1 .. max_n, shorter first, left to right (unless `grams` is None), the token\n"
+"itself among them only when `full`. A None token has no features. Returns int64\n"
+"bytes: indptr (len(tokens) + 1) and the ids.");
+
+static PyObject *
+native_known_grams(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (!usage(nargs == 6 && PyList_Check(args[0]) && PyDict_CheckExact(args[1]) &&
+                   (args[2] == Py_None || PyUnicode_Check(args[2])) &&
+                   (args[3] == Py_None || PyUnicode_Check(args[3])) && PyLong_Check(args[4]),
+               "known_grams(list, dict, str | None, str | None, int, bool)"))
+        return NULL;
+    PyObject *tokens = args[0], *vocab = args[1];
+    PyObject *whole = args[2] == Py_None ? NULL : args[2];
+    PyObject *grams = args[3] == Py_None ? NULL : args[3];
+    Py_ssize_t max_n = PyLong_AsSsize_t(args[4]);
+    int full = PyObject_IsTrue(args[5]);
+    if ((max_n == -1 && PyErr_Occurred()) || full < 0)
+        return NULL;
+    /* A copy of the list: looking up a key runs no Python code for exact str keys,
+       but a vocabulary with str-subclass keys could. */
+    PyObject *items = PySequence_List(tokens);
+    if (items == NULL)
+        return NULL;
+    Py_ssize_t n_tokens = PyList_GET_SIZE(items), count = 0, room = 64;
+    PyObject *parts[2] = {
+        PyBytes_FromStringAndSize(NULL, (n_tokens + 1) * (Py_ssize_t)sizeof(int64_t)), NULL};
+    int64_t *ids = PyMem_Malloc(room * sizeof(int64_t));
+    if (parts[0] == NULL || ids == NULL) {
+        if (ids == NULL)
+            PyErr_NoMemory();
+        goto fail;
+    }
+    int64_t *indptr = (int64_t *)PyBytes_AS_STRING(parts[0]);
+    indptr[0] = 0;
+    for (Py_ssize_t t = 0; t < n_tokens; t++) {
+        PyObject *token = PyList_GET_ITEM(items, t);
+        if (token != Py_None) {
+            if (!PyUnicode_Check(token)) {
+                PyErr_Format(PyExc_TypeError, "known_grams(): tokens must be str or None");
+                goto fail;
+            }
+            Py_ssize_t len = PyUnicode_GET_LENGTH(token);
+            if (whole != NULL &&
+                add_known(vocab, prefixed(whole, token, 0, len), &ids, &count, &room) < 0)
+                goto fail;
+            Py_ssize_t top = full ? len : len - 1;
+            for (Py_ssize_t k = 1; grams != NULL && k <= max_n && k <= top; k++)
+                for (Py_ssize_t i = 0; i + k <= len; i++)
+                    if (add_known(vocab, prefixed(grams, token, i, k), &ids, &count, &room) < 0)
+                        goto fail;
+        }
+        indptr[t + 1] = count;
+    }
+    parts[1] = PyBytes_FromStringAndSize((const char *)ids, count * (Py_ssize_t)sizeof(int64_t));
+    PyMem_Free(ids);
+    Py_DECREF(items);
+    const Py_ssize_t used[2] = {-1, -1};
+    return pack_results(parts, used, 2);
+fail:
+    PyMem_Free(ids);
+    Py_DECREF(items);
+    clear_all(parts, 2);
+    return NULL;
+}
+
+
 /* ------------------------------------------------------------------ helpers ------ */
 
 /* The arrays a kernel was given, released together whatever happens. */
@@ -1136,6 +1251,8 @@ done:
 static PyMethodDef native_methods[] = {
     {"drop", (PyCFunction)(void (*)(void))native_drop, METH_FASTCALL, drop_doc},
     {"lookup", (PyCFunction)(void (*)(void))native_lookup, METH_FASTCALL, lookup_doc},
+    {"known_grams", (PyCFunction)(void (*)(void))native_known_grams, METH_FASTCALL,
+     known_grams_doc},
     {"chars", (PyCFunction)(void (*)(void))native_chars, METH_FASTCALL, chars_doc},
     {"digit_runs", (PyCFunction)(void (*)(void))native_digit_runs, METH_FASTCALL,
      digit_runs_doc},

@@ -50,7 +50,7 @@ from classifiers.features import (
     TokenIds,
     TokenIndex,
     Tokens,
-    known_features,
+    known_grams,
     new_token_chunks,
     token_ids,
 )
@@ -238,12 +238,10 @@ class SubwordLinear:
 
     def _fill_rows(self, new: np.ndarray, words: list[str]) -> None:
         """Rows for the token ids `new` (caller holds the lock)."""
-        stop, n = self.stopwords, self.max_ngram
-        groups = [
-            () if _skip(token, stop) else token_features(token, n)
-            for token in map(words.__getitem__, new.tolist())
-        ]
-        ptr, idx = known_features(groups, self.vocab)
+        stop = self.stopwords
+        tokens = [None if _skip(t, stop) else t for t in map(words.__getitem__, new.tolist())]
+        # `token_features` of each, looked up in C
+        ptr, idx = known_grams(tokens, self.vocab, whole="", grams="", max_n=self.max_ngram)
         w = self.idf[idx]
         x = sp.csr_matrix((w, idx, ptr), shape=(len(new), len(self.features)))
         self._rows[new, :-1] = (x @ self.coef) * self.scale

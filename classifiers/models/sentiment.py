@@ -82,7 +82,7 @@ from classifiers import _native
 from classifiers.features import (
     TokenIds,
     gather,
-    known_features,
+    known_grams,
     new_token_chunks,
     token_ids,
     top_per_doc,
@@ -146,6 +146,14 @@ def subwords(token: str) -> list[str]:
     """The character 1-3-grams inside a token (the token itself when it is that short)."""
     n = len(token)
     return [token[i : i + k] for k in range(1, min(NGRAM, n) + 1) for i in range(n - k + 1)]
+
+
+# `_token_features` per block as `features.known_grams` arguments.
+_BLOCK_GRAMS: dict[str, dict[str, Any]] = {
+    "head_words": {"whole": "w:", "grams": "s:", "max_n": NGRAM, "full": True},
+    "words": {"whole": "", "grams": None},
+    "subwords": {"whole": None, "grams": "", "max_n": NGRAM, "full": True},
+}
 
 
 def _token_features(token: str) -> dict[str, list[str]]:
@@ -555,11 +563,11 @@ class SentimentModel:
         f = self._require()
         n, nb = len(tokens), len(BLOCKS)
         rows = np.zeros((n, self._WIDTH))
-        feats = [_token_features(t) for t in tokens]
         owner_of = np.arange(n)
         for k, block in enumerate(BLOCKS):
             vocab, idf, w = f.vocab[block], f.idf[block], self.coef[block]
-            indptr, idx = known_features([fe[block] for fe in feats], vocab)
+            # `_token_features(t)[block]` of each token, looked up in C
+            indptr, idx = known_grams(list(tokens), vocab, **_BLOCK_GRAMS[block])
             v = idf[idx]
             owner = np.repeat(owner_of, np.diff(indptr))
             for j in range(3):
