@@ -39,6 +39,22 @@ usage(int ok, const char *form)
     return ok;
 }
 
+/* Doubles the room of a PyMem buffer of `item`-byte elements once `count` fills it. */
+static int
+make_room(void **buf, Py_ssize_t count, Py_ssize_t *room, size_t item)
+{
+    if (count < *room)
+        return 0;
+    void *more = PyMem_Realloc(*buf, 2 * (size_t)*room * item);
+    if (more == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    *buf = more;
+    *room *= 2;
+    return 0;
+}
+
 PyDoc_STRVAR(drop_doc,
 "drop(tokens: list[str], chars: bytes, words: set[str] | frozenset[str]) -> list[str]\n\n"
 "The tokens, in order, without those of one character marked in `chars` (a bitmap,\n"
@@ -423,15 +439,8 @@ by_end(const void *x, const void *y)
 static int
 push_found(Found **found, Py_ssize_t *count, Py_ssize_t *room, Found f)
 {
-    if (*count == *room) {
-        Found *more = PyMem_Realloc(*found, 2 * *room * sizeof(Found));
-        if (more == NULL) {
-            PyErr_NoMemory();
-            return -1;
-        }
-        *found = more;
-        *room *= 2;
-    }
+    if (make_room((void **)found, *count, room, sizeof(Found)) < 0)
+        return -1;
     (*found)[(*count)++] = f;
     return 0;
 }
@@ -681,15 +690,8 @@ add_known(PyObject *vocab, PyObject *key, int64_t **out, Py_ssize_t *count, Py_s
     int64_t value = PyLong_AsLongLong(id);
     if (value == -1 && PyErr_Occurred())
         return -1;
-    if (*count == *room) {
-        int64_t *more = PyMem_Realloc(*out, 2 * *room * sizeof(int64_t));
-        if (more == NULL) {
-            PyErr_NoMemory();
-            return -1;
-        }
-        *out = more;
-        *room *= 2;
-    }
+    if (make_room((void **)out, *count, room, sizeof(int64_t)) < 0)
+        return -1;
     (*out)[(*count)++] = value;
     return 0;
 }
