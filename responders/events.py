@@ -47,7 +47,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from pipeline.storage import models
-from pipeline.storage.repository import one_of, upsert_insert, write_rows
+from pipeline.storage.repository import one_of, one_of_listed, upsert_insert, write_rows
 from responders import _native
 from responders.rules import AlertRulesFile, higher
 
@@ -274,8 +274,8 @@ class EventStore:
         statement = sa.select(fp.fingerprint, fp.event_id).where(
             sa.or_(
                 *(
-                    one_of(session, getattr(fp, f"block{i}"), values)
-                    for i, values in enumerate(probes)
+                    one_of_listed(session, getattr(fp, f"block{i}"), listed)
+                    for i, listed in enumerate(probes)
                 )
             )
         )
@@ -508,16 +508,11 @@ def blocks(fingerprint: int) -> tuple[int, ...]:
     return tuple((fingerprint >> shift) & ((1 << width) - 1) for shift, width in _BLOCKS)
 
 
-def _probes(fingerprints: Sequence[int]) -> list[list[int]]:
+def _probes(fingerprints: Sequence[int]) -> list[str]:
     """Per block of `BLOCK_BANDS`, the block values of `fingerprints` and every value one
-    bit away from one of them, sorted, each once."""
-    hashes = np.array(fingerprints, dtype=np.uint64)
-    out = []
-    for shift, width in _BLOCKS:
-        values = (hashes >> np.uint64(shift)) & np.uint64((1 << width) - 1)
-        flips = np.uint64(1) << np.arange(width, dtype=np.uint64)
-        out.append(np.unique(np.concatenate([values, (values[:, None] ^ flips).ravel()])).tolist())
-    return out
+    bit away from one of them, sorted, each once, comma-separated for
+    `repository.one_of_listed` (`_native.probes`: a batch of 500 posts has ~33,000)."""
+    return _native.probes(list(fingerprints), list(_BLOCKS))
 
 
 def _within(stored: np.ndarray, fresh: np.ndarray, limit: int) -> np.ndarray:

@@ -174,6 +174,27 @@ def test_within_matches_pairwise_hamming() -> None:
     assert not _within(np.array(stored, dtype=np.uint64), np.array([], dtype=np.uint64), 5).any()
 
 
+def test_probes_are_each_block_and_its_one_bit_neighbours() -> None:
+    """`_native.probes` against the numpy it replaced, and its edge cases."""
+    from responders import _native
+
+    rng = random.Random(5)
+    hashes = [0, 2**64 - 1, *(rng.getrandbits(64) for _ in range(500))]
+    blocks_ = [(0, 22), (22, 22), (44, 20), (0, 64), (63, 1)]
+    array = np.array(hashes, dtype=np.uint64)
+    for (shift, width), listed in zip(blocks_, _native.probes(hashes, blocks_), strict=True):
+        mask = np.uint64((1 << width) - 1) if width < 64 else np.uint64(2**64 - 1)
+        values = (array >> np.uint64(shift)) & mask
+        flips = np.uint64(1) << np.arange(width, dtype=np.uint64)
+        want = np.unique(np.concatenate([values, (values[:, None] ^ flips).ravel()]))
+        assert listed == ",".join(map(str, want.tolist()))
+    assert _native.probes([], [(0, 22)]) == [""]
+    with pytest.raises(ValueError):
+        _native.probes([1], [(60, 8)])
+    with pytest.raises(OverflowError):
+        _native.probes([-1], [(0, 8)])
+
+
 def test_probes_find_every_hash_within_distance_5() -> None:
     """Some block of a hash within distance 5 equals a probe of the fresh hash."""
     rng = random.Random(11)
@@ -182,7 +203,8 @@ def test_probes_find_every_hash_within_distance_5() -> None:
         near = fresh
         for bit in rng.sample(range(64), rng.randint(0, 5)):
             near ^= 1 << bit
-        probes = _probes([fresh, rng.getrandbits(64)])
+        probes = [[int(v) for v in p.split(",")] for p in _probes([fresh, rng.getrandbits(64)])]
+        assert all(p == sorted(set(p)) for p in probes)
         assert any(b in v for b, v in zip(blocks(near), probes, strict=True)), (fresh, near)
         shift = 0  # a block is its bands' bits, in place
         for block, (low, high) in zip(blocks(near), BLOCK_BANDS, strict=True):

@@ -27,6 +27,7 @@ from pipeline.storage.repository import (
     current_classification,
     current_classifications,
     one_of,
+    one_of_listed,
     stored_post_ids,
     upsert_classifications,
     upsert_departments,
@@ -133,6 +134,16 @@ def test_one_of_matches_a_long_list(session: Session) -> None:
 
     assert matching(wanted) == {f"d{i}" for i in range(0, 40, 3)}
     assert matching([]) == set()
+
+    def matching_listed(listed: str) -> set[str]:
+        query = sa.select(Department.id).where(one_of_listed(session, number, listed))
+        return set(session.scalars(query))
+
+    assert matching_listed(",".join(map(str, wanted))) == matching(wanted)
+    assert matching_listed("") == set()
+    for bad in ("1,2)", "1;DROP", "'1'", "１", "1.5"):
+        with pytest.raises(ValueError, match="digits"):
+            one_of_listed(session, number, bad)
 
 
 def test_one_of_writes_the_array_into_the_postgresql_statement() -> None:
