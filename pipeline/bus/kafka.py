@@ -45,7 +45,6 @@ from __future__ import annotations
 
 import importlib.util
 import logging
-import struct
 import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -59,6 +58,7 @@ from kafka import OffsetAndMetadata
 from kafka import TopicPartition as KafkaTopicPartition
 from kafka.partitioner.default import DefaultPartitioner
 
+from pipeline import _native
 from pipeline.bus.base import (
     Bus,
     BusError,
@@ -111,33 +111,10 @@ def _ktp(tp: TopicPartition | Record) -> KafkaTopicPartition:
     return KafkaTopicPartition(tp.topic, tp.partition)
 
 
-def murmur2(data: bytes) -> int:
-    """Kafka's key hash (the Java client's `Utils.murmur2`), as kafka-python's
-    `murmur2` computes it but reading the key four bytes at a time: that one walks it
-    byte by byte, about 10 µs of a stage's CPU per record published."""
-    m = 0x5BD1E995
-    length = len(data)
-    h = 0x9747B28C ^ length
-    words = length // 4
-    for k in struct.unpack_from(f"<{words}I", data):
-        k = (k * m) & 0xFFFFFFFF
-        k = ((k ^ (k >> 24)) * m) & 0xFFFFFFFF
-        h = ((h * m) & 0xFFFFFFFF) ^ k
-    tail = data[words * 4 :]
-    if len(tail) >= 3:
-        h ^= tail[2] << 16
-    if len(tail) >= 2:
-        h ^= tail[1] << 8
-    if tail:
-        h = ((h ^ tail[0]) * m) & 0xFFFFFFFF
-    h = ((h ^ (h >> 13)) * m) & 0xFFFFFFFF
-    return h ^ (h >> 15)
-
-
 class FastPartitioner(DefaultPartitioner):
     """kafka-python's default partitioner (a keyed record goes to partition
     `murmur2(key) & 0x7fffffff` modulo the partition count, as with the Java client), with
-    the faster `murmur2`; unkeyed records are left to the default."""
+    the hash in C (`pipeline._native.murmur2`); unkeyed records are left to the default."""
 
     def partition(
         self,
@@ -148,10 +125,11 @@ class FastPartitioner(DefaultPartitioner):
         serialized_value: bytes | None,
         cluster: Any,
     ) -> int:
-        if serialized_key is None or topic not in cluster.topics():
+        known = cluster.partitions_for_topic(topic) if serialized_key is not None else None
+        if not known:  # unkeyed, or a topic without metadata yet
             return super().partition(topic, key, serialized_key, value, serialized_value, cluster)
-        partitions = sorted(cluster.partitions_for_topic(topic))
-        return partitions[(murmur2(serialized_key) & 0x7FFFFFFF) % len(partitions)]
+        partitions = sorted(known)
+        return partitions[(_native.murmur2(serialized_key) & 0x7FFFFFFF) % len(partitions)]
 
 
 class KafkaBus(Bus):

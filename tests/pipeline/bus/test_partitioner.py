@@ -9,7 +9,10 @@ from typing import Any
 from kafka.partitioner.default import DefaultPartitioner
 from kafka.partitioner.default import murmur2 as kafka_murmur2
 
-from pipeline.bus.kafka import FastPartitioner, murmur2
+from pipeline import _native
+from pipeline.bus.kafka import FastPartitioner
+
+murmur2 = _native.murmur2
 
 
 class Cluster:
@@ -21,8 +24,8 @@ class Cluster:
     def topics(self) -> set[str]:
         return set(self.partitions)
 
-    def partitions_for_topic(self, topic: str) -> set[int]:
-        return self.partitions[topic]
+    def partitions_for_topic(self, topic: str) -> set[int] | None:
+        return self.partitions.get(topic)  # None for a topic without metadata
 
     def available_partitions_for_topic(self, topic: str) -> set[int]:
         return self.partitions[topic]
@@ -45,3 +48,19 @@ def test_keyed_records_go_where_the_default_partitioner_sends_them() -> None:
             args: tuple[Any, ...] = (topic, key, key, b"v", b"v", cluster)
             assert fast.partition(*args) == default.partition(*args)
     assert fast.partition("alerts", None, None, b"v", b"v", cluster) in {0, 1, 2}
+
+
+def test_a_topic_without_metadata_is_the_defaults_error() -> None:
+    import pytest
+
+    cluster = Cluster({"alerts": {0, 1, 2}})
+    for partitioner in (FastPartitioner(), DefaultPartitioner()):
+        with pytest.raises(ValueError, match="not found"):
+            partitioner.partition("unknown", b"k", b"k", b"v", b"v", cluster)
+
+
+def test_murmur2_refuses_text() -> None:
+    import pytest
+
+    with pytest.raises(TypeError):
+        murmur2("key")  # type: ignore[arg-type]
