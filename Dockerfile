@@ -12,8 +12,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 # Install from a writable throw-away view of the build context (see .dockerignore), so
 # neither the sources nor setuptools' build/ and *.egg-info end up in the image.
-# gcc builds the C extensions (classifiers/_native.c, responders/_native.c) and leaves in
-# the same layer.
+# gcc builds the C extensions (classifiers/, responders/ and pipeline/_native.c) and
+# leaves in the same layer.
 RUN --mount=type=bind,target=/tmp/src,rw \
     --mount=type=cache,target=/root/.cache/pip \
     apt-get update \
