@@ -13,10 +13,10 @@ things matter more than elegance:
   Patterns start with a literal or a character class wherever possible: that lets the
   regex engine skip through Chinese text to candidate positions instead of trying
   every pattern at every character. `benchmarks/segmentation.py` measures it; on a
-  2-core machine where Python jieba segments ~890 posts/s (slower than DESIGN's
-  reference), `prepare` = `clean` + masking costs about 14 µs per plain 300-character
-  post and 20 µs on the benchmark's noisier mix (markup, links, emoji, traditional
-  characters, personal data): clean ~7 / ~12.5 µs, masking ~12-14 µs.
+  2-core machine where Python jieba segments ~880 posts/s (slower than DESIGN's
+  reference), `prepare` = `clean` + masking costs about 9 µs per plain 300-character
+  post and 17 µs on the benchmark's noisier mix (markup, links, emoji, traditional
+  characters, personal data): clean ~7 / ~12.5 µs, `mask_personal` ~7 / ~11 µs.
 - **Safety.** Patterns that scan runs of digits or ASCII letters are anchored with
   look-behinds so each run is tried from its start only: a 1 MB line of digits or
   letters costs linear time, never quadratic backtracking (tests cover such inputs).
