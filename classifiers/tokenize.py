@@ -69,6 +69,7 @@ __all__ = [
     "UserWord",
     "chinese_stopwords",
     "default_lexicon_dir",
+    "drop_arguments",
     "load_lexicon",
 ]
 
@@ -228,6 +229,20 @@ class _PyJieba:
         self._jieba.add_word(entry.word, entry.freq, entry.tag)
 
 
+def drop_arguments(drop: Iterable[str]) -> tuple[bytes, frozenset[str]]:
+    """The tokens to drop as `_native.drop` takes them: spaces and punctuation are
+    single characters, a bitmap of those (a bit per code point); a set of the rest
+    (stopwords, when dropped)."""
+    chars = bytearray(0x110000 // 8)
+    words = set()
+    for token in drop:
+        if len(token) == 1:
+            chars[ord(token) >> 3] |= 1 << (ord(token) & 7)
+        else:
+            words.add(token)
+    return bytes(chars), frozenset(words)
+
+
 class Tokenizer:
     """Segments cleaned text into words; see the module docstring for the choices.
 
@@ -273,15 +288,7 @@ class Tokenizer:
             drop |= _PUNCTUATION
         if drop_stopwords:
             drop |= (chinese_stopwords() | set(extra_stopwords)) - set(keep_words)
-        drop -= self.user_words
-        # Spaces and punctuation are single characters: a bitmap of those, and a set
-        # of the rest (stopwords when dropped), for `_native.drop`.
-        chars = bytearray(0x110000 // 8)
-        for token in drop:
-            if len(token) == 1:
-                chars[ord(token) >> 3] |= 1 << (ord(token) & 7)
-        self._drop_chars = bytes(chars)
-        self._drop_words = frozenset(t for t in drop if len(t) != 1)
+        self._drop_chars, self._drop_words = drop_arguments(drop - self.user_words)
 
     def cut(self, text: str) -> list[str]:
         """The backend's raw segmentation, nothing dropped (spaces included)."""

@@ -11,7 +11,7 @@ import pytest
 
 from classifiers import _native
 from classifiers.features import TokenIndex
-from classifiers.tokenize import Tokenizer
+from classifiers.tokenize import Tokenizer, drop_arguments
 
 CORPUS = Path(__file__).resolve().parents[2] / "classifiers/data/departments/labels.jsonl"
 
@@ -24,27 +24,18 @@ def raw_cuts() -> list[list[str]]:
     return [tokenizer.cut(json.loads(line)["text"]) for line in lines]
 
 
-def _drop_args(drop: frozenset[str]) -> tuple[bytes, frozenset[str]]:
-    """`drop` as `_native.drop` takes it (what `Tokenizer` builds)."""
-    chars = bytearray(0x110000 // 8)
-    for token in drop:
-        if len(token) == 1:
-            chars[ord(token) >> 3] |= 1 << (ord(token) & 7)
-    return bytes(chars), frozenset(t for t in drop if len(t) != 1)
-
-
 def test_drop_equals_filterfalse(raw_cuts: list[list[str]]) -> None:
     drop = frozenset({"，", "。", "的", " ", "了", "我们", "\r\n", "😀", "\U0010ffff"})
-    args = _drop_args(drop)
+    args = drop_arguments(drop)
     cuts = [*raw_cuts, ["我们", "😀", "\U0010ffff", "\r\n", "\r", "", "我"]]
     for cut in cuts:
         assert _native.drop(cut, *args) == list(filterfalse(drop.__contains__, cut))
     assert _native.drop([], *args) == []
-    assert _native.drop(["a", "b"], *_drop_args(frozenset())) == ["a", "b"]
+    assert _native.drop(["a", "b"], *drop_arguments(frozenset())) == ["a", "b"]
 
 
 def test_drop_refuses_other_types() -> None:
-    chars, words = _drop_args(frozenset({"a"}))
+    chars, words = drop_arguments(frozenset({"a"}))
     with pytest.raises(TypeError):
         _native.drop(("a",), chars, words)
     with pytest.raises(TypeError):
@@ -120,7 +111,7 @@ def test_drop_survives_a_token_that_empties_the_list() -> None:
             return 0
 
     tokens.extend([Emptying("ab"), "b", "c"])
-    assert _native.drop(tokens, *_drop_args(frozenset({"xy"}))) == ["ab"]
+    assert _native.drop(tokens, *drop_arguments(frozenset({"xy"}))) == ["ab"]
 
 
 def test_token_index_starts_over_past_its_bound() -> None:
