@@ -143,7 +143,7 @@ def one_of(
     30,000-post run; a literal is a constant the planner sees, every time."""
     values = list(values)
     if not values or not isinstance(values[0], str):  # one kind, as the column's
-        return one_of_listed(session, column, ",".join(map(str, values)))
+        return _one_of_ints(session, column, ",".join(map(str, map(int, values))))
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
         return _any_of_array(column, _array_literal(values))
@@ -161,6 +161,13 @@ def one_of_listed(
     commas is refused: the text goes into the statement."""
     if not (listed.isascii() and listed.replace(",", "").isdigit()) and listed:
         raise ValueError("one_of_listed takes decimal digits separated by commas")
+    return _one_of_ints(session, column, listed)
+
+
+def _one_of_ints(
+    session: Session, column: sa.ColumnElement[Any], listed: str
+) -> sa.ColumnElement[bool]:
+    """`one_of` for integers written out and comma-separated (by the callers above)."""
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
         return _any_of_array(column, "{" + listed + "}")
