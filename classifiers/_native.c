@@ -2,27 +2,29 @@
  *
  * Segmentation leaves ~150 tokens a post, and the ≥ 10,000 posts/s a core of DESIGN.md
  * leaves ~100 µs a post for everything: no room for Python (or for numpy's many
- * passes and sorts) per token. These functions are the loops that touch every token:
+ * passes and sorts) per token or per character. These functions are those loops:
  *
+ * - `chars` and `digit_runs`: the character-level part of cleaning (symbols dropped,
+ *   full-width ASCII made half-width, traditional characters noticed) in one pass
+ *   over a post's text, and whether it has digits enough for the masking patterns;
+ * - `drop` and `lookup`: dropping spaces, punctuation and stopwords
+ *   (`Tokenizer.tokenize`: a bit test for one-character tokens, a set probe for the
+ *   rest), and each token's id in the shared index (`TokenIndex.lookup`: a dict probe a
+ *   token, its hash computed once and cached by the str);
  * - `known_grams`: the features of tokens new to a model (the token and its
  *   character n-grams) that its vocabulary knows;
- * - `drop` and `lookup`: dropping spaces, punctuation and stopwords
- *   (`Tokenizer.tokenize`), and each token's id in the shared index
- *   (`TokenIndex.lookup`): a set probe and a dict probe a token (its hash is computed
- *   once and cached by the str);
- * - `sentiment_tokens`: the sentiment model's token blocks (counts, norms, scores and
- *   explanation values) in one pass over a batch's ids;
+ * - `trie` and `trie_find`: the term search of `classifiers.terms` (department rules,
+ *   sensitivity lexicon, watchlists);
+ * - `sentiment_tokens` and `head_grams`: the sentiment model's token blocks (counts,
+ *   norms, scores and explanation values) in one pass over a batch's ids, and the
+ *   hashed character n-grams of each post's head;
  * - `top_terms` and `top_per_doc`: the k strongest terms of each post, selected
- *   rather than sorted;
- * - `head_grams`: the sentiment model's hashed character n-grams of each post's head;
- * - `chars`: the character-level part of cleaning (symbols dropped, full-width ASCII
- *   made half-width, traditional characters noticed), one pass over a post's text;
- *   `digit_runs`: whether a text has digits enough for the masking patterns;
- * - `trie` and `trie_find`: the term search of `classifiers.terms`.
+ *   rather than sorted.
  *
- * Each does exactly what the numpy or Python it replaced did, orders and ties
- * included; tests/classifiers/test_native.py compares them with that code, and the
- * models' tests with the training-time matrices.
+ * Each does exactly what the numpy, Python or library it replaced did, orders and ties
+ * included; tests/classifiers/test_native.py, test_terms.py, test_features.py and
+ * test_text.py compare them with that code, and the models' tests with the
+ * training-time matrices.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
