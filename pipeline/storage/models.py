@@ -158,10 +158,7 @@ class Event(Base):
     """A cluster of posts about the same happening; alerts are raised per event."""
 
     __tablename__ = "events"
-    __table_args__ = (
-        sa.Index("ix_events_last_seen", "last_seen"),
-        sa.Index("ix_events_fingerprint", "fingerprint"),
-    )
+    __table_args__ = (sa.Index("ix_events_last_seen", "last_seen"),)
 
     id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
     title: Mapped[str] = mapped_column(sa.Text)

@@ -180,3 +180,21 @@ def test_fingerprint_bands_become_blocks_and_back(db_url: str) -> None:
         assert {fp: tuple(b) for fp, *b in rows} == {f"{h:016x}": bands(h) for h in hashes}
     finally:
         engine.dispose()
+
+
+def test_the_unused_events_fingerprint_index_goes_and_comes_back(db_url: str) -> None:
+    """0008 drops `ix_events_fingerprint` (no lookup uses it); its downgrade restores it."""
+
+    def indexes() -> set[str]:
+        engine = make_engine(db_url)
+        try:
+            return {i["name"] for i in sa.inspect(engine).get_indexes("events")}
+        finally:
+            engine.dispose()
+
+    upgrade(db_url)
+    assert "ix_events_fingerprint" not in indexes() and "ix_events_last_seen" in indexes()
+    downgrade(db_url, "0007")
+    assert "ix_events_fingerprint" in indexes()
+    upgrade(db_url)
+    assert "ix_events_fingerprint" not in indexes()
