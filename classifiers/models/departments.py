@@ -29,7 +29,7 @@ weight) add ``weight`` to a department's calibrated logit when the term occurs i
 post (per department only the strongest matching rule counts). They carry departments
 with too little text to learn from (``secrecy`` has 11 items) and complaint words that
 news text rarely uses. Terms are matched in the text, not among tokens (one
-Aho-Corasick search per post): a sixth of the terms, e.g. 国家秘密 or 流动商贩, are cut
+term search per post, `classifiers.terms`): a sixth of the terms, e.g. 国家秘密 or 流动商贩, are cut
 in two by the tokenizer. Rules change without retraining; a router without rules
 (`rules=None`) is the pure model.
 

@@ -23,8 +23,8 @@ Cost on 300-character posts (143 tokens), batches of 1,000, CPU time on the shar
 2-core development machine while other sessions loaded it (the tokenizer measured 56 µs
 per post in the same run): token-id lookup 14 µs (once for all models); relevance 0.7
 µs, 6.5 µs with explanations; router 1.5 µs, 6 µs with the lexicon rules (one
-Aho-Corasick search), 17.5 µs for `route` with explanations. A token a model has not
-seen before costs it 3-5 µs once.
+term search), 17.5 µs for `route` with explanations. A token a model has not seen
+before costs it ~1.5 µs once (its features looked up in C: `features.known_grams`).
 
 Artifacts: `save_state` writes a plain dict of numpy arrays, strings and numbers with
 skops; `load_state` refuses any type beyond skops' defaults.
