@@ -68,6 +68,10 @@ def _constructor(model: type[M]) -> Callable[..., M]:
     return construct
 
 
+_new_classification = _constructor(Classification)
+_new_department_score = _constructor(DepartmentScore)
+
+
 @dataclass(frozen=True, slots=True)
 class Doc:
     """What the classifier needs of a post."""
@@ -185,8 +189,7 @@ class Classifier:
         # The fields below are valid by construction (probabilities in [0, 1], labels
         # from the models' label sets), so the results are built without pydantic's
         # validation; a test validates the classifier's output against the schema.
-        new_result = _constructor(Classification)
-        new_score = _constructor(DepartmentScore)
+        new_result, new_score = _new_classification, _new_department_score
         out = []
         for i, doc in enumerate(docs):
             p_rel = relevance_p[i]

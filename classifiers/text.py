@@ -189,8 +189,9 @@ def _half_width(text: str) -> str:
     return _FULLWIDTH_ANY.sub(lambda m: m[0].translate(_FULLWIDTH_MAP), text)
 
 
-# What `clean` does to a character, in `_char_table` (`_native.chars` reads it).
-_KEEP, _DROP, _HALF_WIDTH, _TRADITIONAL = 0, 1, 2, 3
+# What `clean` does to a character, in `_char_table` (0: keeps it); the same codes as
+# `_native.chars`' enum.
+_DROP, _HALF_WIDTH, _TRADITIONAL = 1, 2, 3
 
 
 @lru_cache(maxsize=1)
@@ -332,7 +333,7 @@ def clean(text: str) -> str:
         text = _BBCODE_TAG.sub("", text)
     text, traditional = _native.chars(text, _char_table())
     if traditional:
-        text = _opencc().convert(text)
+        text = to_simplified(text)
     if "://" in text:
         text = _URL_SCHEME.sub(" ", text)
     if "www." in text or "WWW." in text:

@@ -564,10 +564,11 @@ class SentimentModel:
         n, nb = len(tokens), len(BLOCKS)
         rows = np.zeros((n, self._WIDTH))
         owner_of = np.arange(n)
+        listed = list(tokens)
         for k, block in enumerate(BLOCKS):
             vocab, idf, w = f.vocab[block], f.idf[block], self.coef[block]
             # `_token_features(t)[block]` of each token, looked up in C
-            indptr, idx = known_grams(list(tokens), vocab, **_BLOCK_GRAMS[block])
+            indptr, idx = known_grams(listed, vocab, **_BLOCK_GRAMS[block])
             v = idf[idx]
             owner = np.repeat(owner_of, np.diff(indptr))
             for j in range(3):
