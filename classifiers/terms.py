@@ -25,8 +25,7 @@ class TermSearch:
     """The occurrences of `terms` (non-empty strings, repeats allowed) in a text."""
 
     def __init__(self, terms: Sequence[str]):
-        self.terms = list(terms)
-        self._trie = _native.trie(self.terms)
+        self._trie = _native.trie(list(terms))  # match i is terms[i]: callers keep the list
 
     def overlapping(self, text: str) -> list[Match]:
         """Every occurrence of every term (a repeated term once per index), ordered by
