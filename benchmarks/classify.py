@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from classifiers.classify import Classifier, Doc
 from classifiers.text import prepare
+from classifiers.tokenize import Tokenizer
 from pipeline.settings import load_settings
 
 LABELS = Path(__file__).resolve().parents[1] / "classifiers/data/departments/labels.jsonl"
@@ -73,7 +74,7 @@ def main() -> None:
         "prepare (clean + mask)": cpu_rate(
             lambda b: [prepare(d.title, d.text) for d in b], docs, args.batch
         ),
-        "tokenize (rjieba)": cpu_rate(clf.tokenizer.tokenize_batch, texts, args.batch),
+        "tokenize + token ids": cpu_rate(clf.tokenizer.tokenize_with_ids, texts, args.batch),
         "relevance": cpu_rate(
             lambda b: clf.relevance.predict_proba(b, tokens[: len(b)]), texts, args.batch
         ),
@@ -85,7 +86,8 @@ def main() -> None:
             lambda b: clf.sensitivity.score_batch(b, tokens[: len(b)]), texts, args.batch
         ),
     }
-    segmenter = clf.tokenizer.cut  # rjieba with the user dictionary, nothing dropped
+    # rjieba with the user dictionary, nothing dropped: the segmentation alone
+    segmenter = Tokenizer(clf.tokenizer.lexicon_dir, backend="rjieba").cut
     rjieba_rate = cpu_rate(lambda b: [segmenter(t) for t in b], texts, args.batch)
     import jieba
 

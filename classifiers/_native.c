@@ -26,14 +26,13 @@
  * test_text.py compare them with that code, and the models' tests with the
  * training-time matrices.
  */
-#define PY_SSIZE_T_CLEAN
-#include <Python.h>
+#include "_native.h"
+
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
 
-/* False, with a TypeError naming the call's form, unless `ok`. */
-static int
+int
 usage(int ok, const char *form)
 {
     if (!ok)
@@ -41,8 +40,7 @@ usage(int ok, const char *form)
     return ok;
 }
 
-/* Doubles the room of a PyMem buffer of `item`-byte elements once `count` fills it. */
-static int
+int
 make_room(void **buf, Py_ssize_t count, Py_ssize_t *room, size_t item)
 {
     if (count < *room)
@@ -112,6 +110,23 @@ native_drop(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     return out;
 }
 
+int64_t
+index_id(PyObject *index, PyObject *words, PyObject *token)
+{
+    PyObject *id = PyDict_GetItemWithError(index, token); /* borrowed */
+    if (id != NULL)
+        return PyLong_AsLongLong(id);
+    if (PyErr_Occurred())
+        return -1;
+    int64_t value = PyList_GET_SIZE(words);
+    PyObject *new_id = PyLong_FromLongLong(value);
+    if (new_id == NULL)
+        return -1;
+    int failed = PyDict_SetItem(index, token, new_id) < 0 || PyList_Append(words, token) < 0;
+    Py_DECREF(new_id);
+    return failed ? -1 : value;
+}
+
 PyDoc_STRVAR(lookup_doc,
 "lookup(docs: Sequence[Sequence[str]], index: dict[str, int], words: list[str])\n"
 "    -> tuple[bytes, bytes]\n\n"
@@ -165,26 +180,9 @@ native_lookup(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
                              Py_TYPE(token)->tp_name);
                 goto done;
             }
-            PyObject *id = PyDict_GetItemWithError(index, token); /* borrowed */
-            int64_t value;
-            if (id != NULL) {
-                value = PyLong_AsLongLong(id);
-                if (value == -1 && PyErr_Occurred())
-                    goto done;
-            }
-            else {
-                if (PyErr_Occurred())
-                    goto done;
-                value = PyList_GET_SIZE(words);
-                PyObject *new_id = PyLong_FromLongLong(value);
-                if (new_id == NULL)
-                    goto done;
-                int failed = PyDict_SetItem(index, token, new_id) < 0 ||
-                             PyList_Append(words, token) < 0;
-                Py_DECREF(new_id);
-                if (failed)
-                    goto done;
-            }
+            int64_t value = index_id(index, words, token);
+            if (value < 0)
+                goto done;
             out[k++] = value;
         }
         bounds[d + 1] = k;
@@ -296,12 +294,6 @@ typedef struct {
 } Trie;
 
 #define TRIE_CAPSULE "classifiers._native.Trie"
-
-static inline uint64_t
-trie_hash(uint64_t key)
-{
-    return key * 0x9E3779B97F4A7C15ULL;
-}
 
 static inline int32_t
 trie_probe(const Trie *t, uint64_t key)
@@ -1280,6 +1272,10 @@ static PyMethodDef native_methods[] = {
      sentiment_tokens_doc},
     {"top_per_doc", (PyCFunction)(void (*)(void))native_top_per_doc, METH_FASTCALL,
      top_per_doc_doc},
+    {"segmenter", (PyCFunction)(void (*)(void))native_segmenter, METH_FASTCALL, segmenter_doc},
+    {"segmenter_add", (PyCFunction)(void (*)(void))native_segmenter_add, METH_FASTCALL,
+     segmenter_add_doc},
+    {"segment", (PyCFunction)(void (*)(void))native_segment, METH_FASTCALL, segment_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -20,7 +20,6 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from classifiers.features import token_ids
 from classifiers.models.sensitivity import SensitivityScorer
 from classifiers.severity import SeverityGrader, load_config
 from classifiers.text import prepare
@@ -175,8 +174,7 @@ class Classifier:
     def _classify(self, docs: Sequence[Doc], cleaned: bool) -> list[Classification]:
         classified_at = now_utc()  # one instant per batch: the posts are judged together
         texts = [prepare(d.title, d.text, cleaned=cleaned) for d in docs]
-        tokens = self.tokenizer.tokenize_batch(texts)
-        ids = token_ids(tokens)  # looked up once, shared by the linear models
+        tokens, ids = self.tokenizer.tokenize_with_ids(texts)  # ids shared by the models
         relevance, relevance_terms = self.relevance.predict_with_terms(texts, ids, k=5)
         routes = self.router.route(texts, ids)
         sentiment, sentiment_terms = self.sentiment.predict_with_terms(texts, ids, k=5)

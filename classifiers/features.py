@@ -8,8 +8,9 @@ same `TokenIds`.
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -47,17 +48,27 @@ class TokenIndex:
 
     def lookup(self, tokens: Sequence[Sequence[str]]) -> TokenIds:
         """The ids of a batch of token lists."""
+        ids, _ = self.assign(lambda index, words: _native.lookup(tokens, index, words))
+        return ids
+
+    def assign(
+        self, look: Callable[[dict[str, int], list[str]], tuple[Any, ...]]
+    ) -> tuple[TokenIds, tuple[Any, ...]]:
+        """Ids made by `look(index, words)`, which returns (ids, indptr, *rest) as
+        `_native.lookup` does, adding the tokens it meets; it runs under the lock, after
+        the index has started over if it was full. Returns the ids and the rest."""
         with self.lock:
             if len(self.index) > self.max_tokens:
                 self.index, self.words = {}, []
                 self.generation += 1
-            ids, indptr = _native.lookup(tokens, self.index, self.words)
-            return TokenIds(
+            ids, indptr, *rest = look(self.index, self.words)
+            token_ids = TokenIds(
                 np.frombuffer(ids, dtype=np.int64),
                 np.frombuffer(indptr, dtype=np.int64),
                 self,
                 self.generation,
             )
+            return token_ids, tuple(rest)
 
 
 @dataclass(frozen=True)

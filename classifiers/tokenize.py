@@ -52,6 +52,7 @@ from __future__ import annotations
 
 import logging
 import re
+from array import array
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -59,6 +60,7 @@ from pathlib import Path
 from typing import Literal, Protocol
 
 from classifiers import _native
+from classifiers.features import SHARED_TOKENS, TokenIds, TokenIndex
 
 __all__ = [
     "DEFAULT_BACKEND",
@@ -73,8 +75,8 @@ __all__ = [
     "load_lexicon",
 ]
 
-Backend = Literal["rjieba", "jieba"]
-DEFAULT_BACKEND: Backend = "rjieba"
+Backend = Literal["native", "rjieba", "jieba"]
+DEFAULT_BACKEND: Backend = "native"
 
 # Entries of the stopword list that carry polarity or intensity; kept by default.
 NEGATION_AND_DEGREE = frozenset(
@@ -229,6 +231,59 @@ class _PyJieba:
         self._jieba.add_word(entry.word, entry.freq, entry.tag)
 
 
+class _Native:
+    """jieba's algorithm in C (`classifiers/_segment.c`): rjieba's tokens, and with
+    `tokenize_with_ids` their ids in the same pass. Python jieba's dictionary and HMM
+    probabilities, read from its package (the ones jieba-rs embeds)."""
+
+    def __init__(self, hmm: bool):
+        self._segmenter = _native.segmenter(*_jieba_model())
+        self._hmm = hmm
+
+    def cut(self, text: str) -> list[str]:
+        return self.segment([text], None, None)[0]
+
+    def segment(
+        self, texts: list[str], chars: bytes | None, words: frozenset[str] | None
+    ) -> list[list[str]]:
+        return _native.segment(self._segmenter, texts, self._hmm, chars, words, None, None)
+
+    def segment_ids(
+        self, texts: list[str], chars: bytes, words: frozenset[str], index: TokenIndex
+    ) -> tuple[list[list[str]], TokenIds]:
+        """(tokens, ids): the tokens kept and their ids in `index`, in one pass."""
+        seg, hmm = self._segmenter, self._hmm
+        ids, (tokens,) = index.assign(
+            lambda known, order: _native.segment(seg, texts, hmm, chars, words, known, order)
+        )
+        return tokens, ids
+
+    def add_word(self, entry: UserWord) -> None:
+        _native.segmenter_add(self._segmenter, entry.word, entry.freq)
+
+
+@lru_cache(maxsize=1)
+def _jieba_model() -> tuple[bytes, list[float], list[float], bytes]:
+    """`_native.segmenter`'s arguments: jieba's dict.txt, and its HMM's start,
+    transition and emission log-probabilities, states in the order B E M S."""
+    from importlib.resources import files
+
+    from jieba.finalseg import prob_emit, prob_start, prob_trans
+
+    states = "BEMS"
+    floor = -3.14e100  # jieba's MIN_FLOAT: what an unknown transition or character gets
+    emit = array("d", [floor]) * (0x10000 * 4)
+    for s, state in enumerate(states):
+        for char, p in prob_emit.P[state].items():
+            emit[ord(char) * 4 + s] = p
+    return (
+        files("jieba").joinpath("dict.txt").read_bytes(),
+        [prob_start.P[y] for y in states],
+        [prob_trans.P[y0].get(y, floor) for y0 in states for y in states],
+        emit.tobytes(),
+    )
+
+
 def drop_arguments(drop: Iterable[str]) -> tuple[bytes, frozenset[str]]:
     """The tokens to drop as `_native.drop` takes them: spaces and punctuation are
     single characters, a bitmap of those (a bit per code point); a set of the rest
@@ -272,12 +327,14 @@ class Tokenizer:
         self.drop_punctuation = drop_punctuation
         self.drop_numbers = drop_numbers
 
-        if backend == "rjieba":
-            self._segmenter: _Segmenter = _RJieba(hmm)
+        if backend == "native":
+            self._segmenter: _Segmenter = _Native(hmm)
+        elif backend == "rjieba":
+            self._segmenter = _RJieba(hmm)
         elif backend == "jieba":
             self._segmenter = _PyJieba(hmm)
         else:
-            raise ValueError(f"unknown tokenizer backend {backend!r} (rjieba or jieba)")
+            raise ValueError(f"unknown tokenizer backend {backend!r} (native, rjieba or jieba)")
         entries = load_lexicon(self.lexicon_dir)
         for entry in entries:
             self._segmenter.add_word(entry)
@@ -308,8 +365,23 @@ class Tokenizer:
 
     def tokenize_batch(self, texts: Iterable[str]) -> list[list[str]]:
         """`tokenize` of each text, in order (the models' batched entry point)."""
+        if isinstance(self._segmenter, _Native) and not self.drop_numbers:
+            return self._segmenter.segment(list(texts), self._drop_chars, self._drop_words)
         tokenize = self.tokenize
         return [tokenize(t) for t in texts]
+
+    def tokenize_with_ids(
+        self, texts: Iterable[str], index: TokenIndex | None = None
+    ) -> tuple[list[list[str]], TokenIds]:
+        """`tokenize_batch` and the tokens' ids in `index` (default `SHARED_TOKENS`);
+        with the native backend in one pass, its trie nodes remembering the ids."""
+        index = SHARED_TOKENS if index is None else index
+        if isinstance(self._segmenter, _Native) and not self.drop_numbers:
+            return self._segmenter.segment_ids(
+                list(texts), self._drop_chars, self._drop_words, index
+            )
+        tokens = self.tokenize_batch(texts)
+        return tokens, index.lookup(tokens)
 
     def __repr__(self) -> str:
         return (

@@ -1,4 +1,4 @@
-"""Tokenizer: user dictionary, stopwords, filtering, both backends."""
+"""Tokenizer: user dictionary, stopwords, filtering, all three backends."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from pipeline.config import DepartmentsFile, load_file
 
 CONFIG = Path(__file__).resolve().parents[2] / "config"
 LEXICON = CONFIG / "lexicon"
-BACKENDS = ("rjieba", "jieba")
+BACKENDS = ("native", "rjieba", "jieba")
 
 POLICY_TERMS = [
     "疏解整治",
@@ -57,9 +57,9 @@ def departments_terms() -> list[str]:
 # ------------------------------------------------------------------ user dictionary
 
 
-def test_default_backend_is_rjieba() -> None:
-    assert DEFAULT_BACKEND == "rjieba"
-    assert Tokenizer(LEXICON).backend == "rjieba"
+def test_default_backend_is_native() -> None:
+    assert DEFAULT_BACKEND == "native"
+    assert Tokenizer(LEXICON).backend == "native"
 
 
 @pytest.mark.parametrize("term", POLICY_TERMS)
@@ -225,7 +225,8 @@ def test_batch_equals_single(tokenizer: Tokenizer) -> None:
 
 
 def test_backends_agree_with_hmm(tokenizer: Tokenizer) -> None:
-    """rjieba is jieba's algorithm and dictionary: same words on ordinary text."""
+    """rjieba and the native backend are jieba's algorithm and dictionary: the same
+    words on ordinary text (tests/classifiers/test_segment.py: on much more)."""
     reference = Tokenizer(LEXICON, backend="rjieba")
     for s in SENTENCES:
         assert tokenizer.tokenize(s) == reference.tokenize(s)
@@ -259,4 +260,4 @@ def test_huge_input() -> None:
 
 
 def test_repr_names_the_options() -> None:
-    assert "rjieba" in repr(Tokenizer(LEXICON)) and "user_words=" in repr(Tokenizer(LEXICON))
+    assert "native" in repr(Tokenizer(LEXICON)) and "user_words=" in repr(Tokenizer(LEXICON))
