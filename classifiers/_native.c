@@ -777,7 +777,7 @@ fail:
 
 /* The arrays a kernel was given, released together whatever happens. */
 typedef struct {
-    Py_buffer views[8];
+    Py_buffer views[12];
     int n;
 } Arrays;
 
@@ -1252,6 +1252,174 @@ done:
     return out;
 }
 
+/* ------------------------------------------------------- sentiment explanation -- */
+
+PyDoc_STRVAR(sentiment_terms_doc,
+"sentiment_terms(doc, token, explain, cls, head_doc, head_g, head_norm, head_start,\n"
+"                head_size, directions, k, words, heads, stop) -> list[list[str]]\n\n"
+"`SentimentModel._terms`: per post, up to `k` terms that pushed most toward its class\n"
+"cls[post]. Candidates: the 2k tokens of the post (doc, token id, explain[:, cls])\n"
+"and the k head n-grams longer than a character (head_g[:, :3] . directions[cls] /\n"
+"head_norm[post]) of highest positive value, each chosen as `top_per_doc` chooses;\n"
+"then the best 3k of both (tokens first on ties), taken in order unless an n-gram is\n"
+"in `stop` or has no letter or digit, or a term is inside a chosen one or holds one.");
+
+/* A post's terms: its token candidates `tok` and n-gram candidates `head` (each as
+   top_per_doc ordered them, id = array position) merged as top_per_doc would merge
+   the two lists, tokens first, then taken in that order (see the doc above). */
+static PyObject *
+choose_terms(const Term *tok, int64_t n_tok, const Term *head, int64_t n_head, Py_ssize_t k,
+             const int64_t *token, PyObject *words, PyObject *text,
+             const int64_t *start, const int64_t *size, PyObject *stop, Term *merged)
+{
+    int64_t filled = 0;
+    for (int64_t i = 0; i < n_tok + n_head; i++) {
+        Term t = i < n_tok ? tok[i] : head[i - n_tok];
+        t.count = t.id;  /* the array position; the id orders tokens before n-grams */
+        t.id = i;
+        keep_best(merged, &filled, 3 * k, t);
+    }
+    PyObject *chosen = PyList_New(0);
+    for (int64_t j = 0; chosen != NULL && j < filled && PyList_GET_SIZE(chosen) < k; j++) {
+        int64_t at = merged[j].count;
+        PyObject *term;
+        if (merged[j].id < n_tok) {
+            term = PyList_GET_ITEM(words, token[at]);
+            Py_INCREF(term);
+        }
+        else {
+            term = PyUnicode_Substring(text, start[at], start[at] + size[at]);
+            if (term == NULL)
+                goto fail;
+            int skip = PySet_Contains(stop, term);
+            if (skip == 0) { /* no letter or digit: nothing to read */
+                skip = 1;
+                for (Py_ssize_t c = 0; c < PyUnicode_GET_LENGTH(term) && skip; c++)
+                    skip = !Py_UNICODE_ISALNUM(PyUnicode_READ_CHAR(term, c));
+            }
+            if (skip != 0) {
+                Py_DECREF(term);
+                if (skip < 0)
+                    goto fail;
+                continue;
+            }
+        }
+        int overlaps = 0;
+        for (Py_ssize_t c = 0; c < PyList_GET_SIZE(chosen) && !overlaps; c++) {
+            PyObject *other = PyList_GET_ITEM(chosen, c);
+            overlaps = PyUnicode_Contains(other, term);
+            if (overlaps == 0)
+                overlaps = PyUnicode_Contains(term, other);
+        }
+        if (overlaps == 0 && PyList_Append(chosen, term) < 0)
+            overlaps = -1;
+        Py_DECREF(term);
+        if (overlaps < 0)
+            goto fail;
+    }
+    return chosen;
+fail:
+    Py_XDECREF(chosen);
+    return NULL;
+}
+
+static PyObject *
+native_sentiment_terms(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (!usage(nargs == 14 && PyList_Check(args[11]) && PyList_Check(args[12]) &&
+                   PyAnySet_Check(args[13]),
+               "sentiment_terms(doc, token, explain, cls, head_doc, head_g, head_norm, "
+               "head_start, head_size, directions, k, list, list, set)"))
+        return NULL;
+    Py_ssize_t k = PyLong_AsSsize_t(args[10]);
+    if (k == -1 && PyErr_Occurred())
+        return NULL;
+    PyObject *words = args[11], *heads = args[12], *stop = args[13], *out = NULL;
+    Arrays a = {.n = 0};
+    Term *tok = NULL, *head = NULL, *merged = NULL;
+    int64_t *n_tok = NULL, *n_head = NULL;
+    const char kinds[] = "qqdqqddqqd";
+    const int dims[] = {1, 1, 2, 1, 1, 2, 1, 1, 1, 2};
+    static const char *names[] = {"doc", "token", "explain", "cls", "head_doc", "head_g",
+                                  "head_norm", "head_start", "head_size", "directions"};
+    Py_buffer *v[10];
+    for (int i = 0; i < 10; i++)
+        if ((v[i] = take(&a, args[i], kinds[i], dims[i], names[i])) == NULL)
+            goto done;
+    const int64_t *doc = v[0]->buf, *token = v[1]->buf, *cls = v[3]->buf;
+    const int64_t *h_doc = v[4]->buf, *h_start = v[7]->buf, *h_size = v[8]->buf;
+    const double *explain = v[2]->buf, *g = v[5]->buf, *norm = v[6]->buf, *dir = v[9]->buf;
+    Py_ssize_t n = v[0]->shape[0], m = v[4]->shape[0], ndocs = PyList_GET_SIZE(heads);
+    if (k < 1 || v[1]->shape[0] != n || v[2]->shape[0] != n || v[2]->shape[1] != 3 ||
+        v[3]->shape[0] != ndocs || v[5]->shape[0] != m || v[5]->shape[1] != 4 ||
+        v[6]->shape[0] != ndocs || v[7]->shape[0] != m || v[8]->shape[0] != m ||
+        v[9]->shape[0] != 3 || v[9]->shape[1] != 3) {
+        PyErr_SetString(PyExc_ValueError, "sentiment_terms(): arrays that do not fit");
+        goto done;
+    }
+    for (Py_ssize_t d = 0; d < ndocs; d++)
+        if (cls[d] < 0 || cls[d] > 2 || !PyUnicode_Check(PyList_GET_ITEM(heads, d))) {
+            PyErr_SetString(PyExc_ValueError, "sentiment_terms(): bad class or head");
+            goto done;
+        }
+    for (Py_ssize_t i = 0; i < n; i++)
+        if (doc[i] < 0 || doc[i] >= ndocs || token[i] < 0 ||
+            token[i] >= PyList_GET_SIZE(words)) {
+            PyErr_SetString(PyExc_IndexError, "sentiment_terms(): doc or token out of range");
+            goto done;
+        }
+    for (Py_ssize_t j = 0; j < m; j++)
+        if (h_doc[j] < 0 || h_doc[j] >= ndocs || h_start[j] < 0 || h_size[j] < 1 ||
+            h_start[j] + h_size[j] > PyUnicode_GET_LENGTH(PyList_GET_ITEM(heads, h_doc[j]))) {
+            PyErr_SetString(PyExc_IndexError, "sentiment_terms(): n-gram out of range");
+            goto done;
+        }
+    tok = PyMem_Malloc((ndocs ? ndocs : 1) * 2 * k * sizeof(Term));
+    head = PyMem_Malloc((ndocs ? ndocs : 1) * k * sizeof(Term));
+    merged = PyMem_Malloc(3 * k * sizeof(Term));
+    n_tok = PyMem_Calloc(ndocs ? ndocs : 1, sizeof(int64_t));
+    n_head = PyMem_Calloc(ndocs ? ndocs : 1, sizeof(int64_t));
+    if (!tok || !head || !merged || !n_tok || !n_head) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    /* each post's best tokens and n-grams, in array order as top_per_doc takes them */
+    for (Py_ssize_t i = 0; i < n; i++) {
+        double value = explain[3 * i + cls[doc[i]]];
+        if (value > 0) {
+            Term t = {.id = i, .value = value, .key = (double)doc[i] + 1.0 / (1.0 + value)};
+            keep_best(tok + doc[i] * 2 * k, &n_tok[doc[i]], 2 * k, t);
+        }
+    }
+    for (Py_ssize_t j = 0; j < m; j++) {
+        const double *along = dir + 3 * cls[h_doc[j]], *row = g + 4 * j;
+        double value = (row[0] * along[0] + row[1] * along[1] + row[2] * along[2]) /
+                       norm[h_doc[j]];
+        if (h_size[j] > 1 && value > 0) {
+            Term t = {.id = j, .value = value, .key = (double)h_doc[j] + 1.0 / (1.0 + value)};
+            keep_best(head + h_doc[j] * k, &n_head[h_doc[j]], k, t);
+        }
+    }
+    out = PyList_New(ndocs);
+    for (Py_ssize_t d = 0; out != NULL && d < ndocs; d++) {
+        PyObject *chosen =
+            choose_terms(tok + d * 2 * k, n_tok[d], head + d * k, n_head[d], k, token, words,
+                         PyList_GET_ITEM(heads, d), h_start, h_size, stop, merged);
+        if (chosen == NULL)
+            Py_CLEAR(out);
+        else
+            PyList_SET_ITEM(out, d, chosen);
+    }
+done:
+    PyMem_Free(tok);
+    PyMem_Free(head);
+    PyMem_Free(merged);
+    PyMem_Free(n_tok);
+    PyMem_Free(n_head);
+    release(&a);
+    return out;
+}
+
 /* ------------------------------------------------------------------ module ------- */
 
 static PyMethodDef native_methods[] = {
@@ -1272,6 +1440,8 @@ static PyMethodDef native_methods[] = {
      sentiment_tokens_doc},
     {"top_per_doc", (PyCFunction)(void (*)(void))native_top_per_doc, METH_FASTCALL,
      top_per_doc_doc},
+    {"sentiment_terms", (PyCFunction)(void (*)(void))native_sentiment_terms, METH_FASTCALL,
+     sentiment_terms_doc},
     {"segmenter", (PyCFunction)(void (*)(void))native_segmenter, METH_FASTCALL, segmenter_doc},
     {"segmenter_add", (PyCFunction)(void (*)(void))native_segmenter_add, METH_FASTCALL,
      segmenter_add_doc},

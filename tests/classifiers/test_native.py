@@ -315,3 +315,26 @@ def test_head_grams_checks_its_input() -> None:
         _native.head_grams(["a"], 4, 20)
     with pytest.raises(ValueError):
         _native.head_grams(["a"], 3, 64)
+
+
+def test_sentiment_terms_refuses_arrays_that_do_not_fit() -> None:
+    """Bad arguments give an error, never a read out of bounds (the equality with the
+    Python selection is tested in models/test_sentiment.py)."""
+    z = np.zeros(0, np.int64)
+    one = np.zeros(1, np.int64)
+    args = [z, z, np.zeros((0, 3)), one, z, np.zeros((0, 4)), np.ones(1), z, z, np.eye(3)]
+    assert _native.sentiment_terms(*args, 5, [], ["好"], frozenset()) == [[]]
+    bad_token = [one, one, np.ones((1, 3)), *args[3:]]
+    with pytest.raises(IndexError):
+        _native.sentiment_terms(*bad_token, 5, [], ["好"], frozenset())
+    bad_gram = [*args[:4], one, np.ones((1, 4)), np.ones(1), one, np.full(1, 3), np.eye(3)]
+    with pytest.raises(IndexError):
+        _native.sentiment_terms(*bad_gram, 5, [], ["好"], frozenset())
+    with pytest.raises(ValueError, match="do not fit"):
+        _native.sentiment_terms(*args[:9], np.eye(2), 5, [], ["好"], frozenset())
+    with pytest.raises(ValueError, match="bad class"):
+        _native.sentiment_terms(*args[:3], np.full(1, 3), *args[4:], 5, [], ["好"], frozenset())
+    with pytest.raises(TypeError):
+        _native.sentiment_terms(
+            *args[:2], np.zeros((0, 3), np.float32), *args[3:], 5, [], [], set()
+        )

@@ -3,6 +3,7 @@ skops round trip, explanations; inews dataset helpers (no full training here).""
 
 from __future__ import annotations
 
+import json
 import pickle
 from importlib import metadata
 from pathlib import Path
@@ -223,3 +224,79 @@ def test_explain_batch_matches_single_explain(model, corpus) -> None:
         model.explain(t, k_, lab, k=3) for t, k_, lab in zip(texts, tokens, labels, strict=True)
     ]
     assert model.explain_batch([], []) == []
+
+
+def python_terms(model: SentimentModel, b, words: list[str], cls: np.ndarray, k: int):  # type: ignore[no-untyped-def]
+    """`SentimentModel._terms` as it was in numpy and Python before it moved to C
+    (`_native.sentiment_terms`): the reference it must equal."""
+    import re
+
+    from classifiers.features import gather, top_per_doc
+    from classifiers.models.sentiment import _explain_stopwords
+
+    n, heads = len(b.heads), b.heads
+    directions = model._directions()
+    c_doc, c_val, c_term = [], [], []
+    if b.tokens is not None:
+        t = b.tokens
+        value = gather(t.explain, np.arange(len(t.doc)), cls[t.doc])
+        keep = value > 0
+        t_doc, t_val, t_col = t.doc[keep], value[keep], t.token[keep]
+        top = top_per_doc(t_doc, t_val, 2 * k)
+        c_doc.append(t_doc[top])
+        c_val.append(t_val[top])
+        c_term.extend([words[c] for c in t_col[top].tolist()])
+    n_tokens = len(c_term)
+    doc, g, norm, (start, size) = b.head
+    if len(doc):
+        along = np.take(directions, cls[doc], axis=0)
+        value = (g[:, 0] * along[:, 0] + g[:, 1] * along[:, 1] + g[:, 2] * along[:, 2]) / norm[doc]
+        keep = np.flatnonzero((size > 1) & (value > 0))
+        top = keep[top_per_doc(doc[keep], value[keep], k)]
+        c_doc.append(doc[top])
+        c_val.append(value[top])
+        c_term.extend(
+            heads[i][a : a + z]
+            for i, a, z in zip(
+                doc[top].tolist(), start[top].tolist(), size[top].tolist(), strict=True
+            )
+        )
+    out: list[list[str]] = [[] for _ in range(n)]
+    if not c_term:
+        return out
+    all_doc = np.concatenate(c_doc)
+    order = top_per_doc(all_doc, np.concatenate(c_val), 3 * k).tolist()
+    bounds = np.searchsorted(all_doc[order], np.arange(n + 1)).tolist()
+    stop, unreadable = _explain_stopwords(), re.compile(r"[\W_]+")
+    for i in range(n):
+        chosen = out[i]
+        for j in order[bounds[i] : bounds[i + 1]]:
+            term = c_term[j]
+            if j >= n_tokens and (term in stop or unreadable.fullmatch(term)):
+                continue
+            if any(term in c or c in term for c in chosen):
+                continue
+            chosen.append(term)
+            if len(chosen) == k:
+                break
+    return out
+
+
+def test_native_explanations_equal_the_python_selection(classifier) -> None:  # type: ignore[no-untyped-def]
+    """The shipped model on 1,500 real posts of the department corpus, each class as the
+    one to explain, k of 1, 3 and 5: the C selection gives the same terms in order."""
+    from classifiers.features import token_ids
+
+    rows = [
+        json.loads(line) for line in (REPO / "classifiers/data/departments/labels.jsonl").open()
+    ]
+    texts = [prepare(None, r["text"]) for r in rows[:1500]] + ["", "。。。", "好"]
+    model = classifier.sentiment
+    tids = token_ids(classifier.tokenizer.tokenize_batch(texts))
+    b = model._batch(texts, tids)
+    for c in range(3):
+        for k in (1, 3, 5):
+            cls = np.full(len(texts), c, dtype=np.int64)
+            expected = python_terms(model, b, tids.index.words, cls, k)
+            assert model._terms(b, tids.index.words, cls, k) == expected
+    assert sum(map(len, expected)) > 3 * 1500
