@@ -61,6 +61,7 @@ import re
 from functools import lru_cache
 
 from classifiers import _native
+from classifiers.terms import TermSearch
 
 __all__ = [
     "PLACEHOLDERS",
@@ -279,13 +280,13 @@ _BOILERPLATE: tuple[tuple[str, re.Pattern[str], str], ...] = (
     ),
 )
 # One search that says whether any boilerplate pattern can match at all: most posts
-# have none, and one scan is cheaper than a dozen substring tests.
-_BOILERPLATE_ANY = re.compile(
-    "|".join(
-        [re.escape(literal) for literal, _, _ in _BOILERPLATE if literal]
-        + [r"复制链接|使用道具|只看该作者|电梯直达|显示全部楼层|倒序浏览|阅读模式|查看"]
-        + [r"展开全文|收起全文|网页链接|该帖被"]
-    )
+# have none, and one scan for the literals they start with (a C loop, `TermSearch`) is
+# cheaper than a dozen substring tests, or than the regex alternation of the literals
+# it replaced (0.6 against 1.6 µs a benchmark post).
+_BOILERPLATE_ANY = TermSearch(
+    [literal for literal, _, _ in _BOILERPLATE if literal]
+    + ["复制链接", "使用道具", "只看该作者", "电梯直达", "显示全部楼层", "倒序浏览", "阅读模式"]
+    + ["查看", "展开全文", "收起全文", "网页链接", "该帖被"]
 )
 
 # Weibo reposts "//@张三:" and replies "回复@张三:" keep the text and lose the marker; a
@@ -340,7 +341,7 @@ def clean(text: str) -> str:
         text = _URL_WWW.sub(" ", text)
     if ".cn/" in text:
         text = _URL_SHORT.sub(" ", text)
-    if _BOILERPLATE_ANY.search(text):
+    if _BOILERPLATE_ANY.leftmost_longest(text):
         for literal, pattern, repl in _BOILERPLATE:
             if literal in text:
                 text = pattern.sub(repl, text)
