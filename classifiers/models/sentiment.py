@@ -613,13 +613,12 @@ class SentimentModel:
         return tokens
 
     def _head_part(self, heads: Sequence[str]):
-        """Per head n-gram occurrence: doc, table row (idf × coef, idf²), per doc the
-        occurrence norm, and the n-grams' (start, size) in their heads."""
+        """Per head n-gram occurrence: doc and table bucket (row: idf × coef, idf²); per
+        doc the sums of the class columns and the occurrence norm (`_native.head_sums`);
+        and the n-grams' (start, size) in their heads."""
         doc, bucket, start, size = _head_grams(heads, self._require().head_bits)
-        g = np.take(self._head_table_(), bucket, axis=0)
-        norm = np.sqrt(np.bincount(doc, weights=g[:, 3], minlength=len(heads)))
-        norm[norm == 0] = 1.0
-        return doc, g, norm, (start, size)
+        sums, norm = _native.head_sums(doc, bucket, self._head_table_(), len(heads))
+        return doc, bucket, np.frombuffer(sums).reshape(-1, 3), np.frombuffer(norm), (start, size)
 
     def _token_part(self, heads: list[str], tids: Any) -> _Tokens:
         """The token blocks, one pass over the batch's ids in C (see `_Tokens`)."""
@@ -647,12 +646,9 @@ class SentimentModel:
     def _decision_of(self, b: _Batch) -> np.ndarray:
         n = len(b.heads)
         s = np.tile(self.intercept, (n, 1))
-        doc, g, norm, _ = b.head
+        doc, _, sums, norm, _ = b.head
         if len(doc):
-            s += (
-                np.stack([np.bincount(doc, weights=g[:, j], minlength=n) for j in range(3)], 1)
-                / norm[:, None]
-            )
+            s += sums / norm[:, None]
         if b.tokens is not None:
             for k in range(len(BLOCKS)):
                 s += b.tokens.scores[:, k]
@@ -731,11 +727,11 @@ class SentimentModel:
         chosen before. In C (`_native.sentiment_terms`): in numpy and Python this took
         ~11 µs a post, a tenth of the classification."""
         t = b.tokens if b.tokens is not None else _NO_TOKENS
-        doc, g, norm, (start, size) = b.head
+        doc, bucket, _, norm, (start, size) = b.head
         return _native.sentiment_terms(
             t.doc, t.token, t.explain, np.ascontiguousarray(cls, dtype=np.int64),
-            doc, g, norm, start, size, np.ascontiguousarray(self._directions()), k, words,
-            b.heads,
+            doc, bucket, self._head_table_(), norm, start, size,
+            np.ascontiguousarray(self._directions()), k, words, b.heads,
             _explain_stopwords(),
         )  # fmt: skip
 

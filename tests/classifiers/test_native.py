@@ -322,19 +322,45 @@ def test_sentiment_terms_refuses_arrays_that_do_not_fit() -> None:
     Python selection is tested in models/test_sentiment.py)."""
     z = np.zeros(0, np.int64)
     one = np.zeros(1, np.int64)
-    args = [z, z, np.zeros((0, 3)), one, z, np.zeros((0, 4)), np.ones(1), z, z, np.eye(3)]
-    assert _native.sentiment_terms(*args, 5, [], ["好"], frozenset()) == [[]]
-    bad_token = [one, one, np.ones((1, 3)), *args[3:]]
-    with pytest.raises(IndexError):
-        _native.sentiment_terms(*bad_token, 5, [], ["好"], frozenset())
-    bad_gram = [*args[:4], one, np.ones((1, 4)), np.ones(1), one, np.full(1, 3), np.eye(3)]
-    with pytest.raises(IndexError):
-        _native.sentiment_terms(*bad_gram, 5, [], ["好"], frozenset())
+    table = np.ones((4, 4))
+    args = [z, z, np.zeros((0, 3)), one, z, z, table, np.ones(1), z, z, np.eye(3)]
+    tail = (5, [], ["好"], frozenset())
+    assert _native.sentiment_terms(*args, *tail) == [[]]
+    with pytest.raises(IndexError):  # a token id past the words
+        _native.sentiment_terms(one, one, np.ones((1, 3)), *args[3:], *tail)
+    gram = [one, one, table, np.ones(1), one, np.full(1, 3), np.eye(3)]
+    with pytest.raises(IndexError):  # an n-gram past the end of its head
+        _native.sentiment_terms(*args[:4], *gram, *tail)
+    gram = [one, np.full(1, 4), table, np.ones(1), one, np.ones(1, np.int64), np.eye(3)]
+    with pytest.raises(IndexError):  # a bucket past the table
+        _native.sentiment_terms(*args[:4], *gram, *tail)
     with pytest.raises(ValueError, match="do not fit"):
-        _native.sentiment_terms(*args[:9], np.eye(2), 5, [], ["好"], frozenset())
+        _native.sentiment_terms(*args[:10], np.eye(2), *tail)
     with pytest.raises(ValueError, match="bad class"):
-        _native.sentiment_terms(*args[:3], np.full(1, 3), *args[4:], 5, [], ["好"], frozenset())
+        _native.sentiment_terms(*args[:3], np.full(1, 3), *args[4:], *tail)
     with pytest.raises(TypeError):
-        _native.sentiment_terms(
-            *args[:2], np.zeros((0, 3), np.float32), *args[3:], 5, [], [], set()
-        )
+        _native.sentiment_terms(*args[:2], np.zeros((0, 3), np.float32), *args[3:], *tail)
+
+
+def test_head_sums_equal_bincount() -> None:
+    rng = np.random.default_rng(3)
+    table = rng.normal(size=(64, 4))
+    table[:, 3] = np.abs(table[:, 3])
+    table[7, 3] = 0.0
+    doc = np.sort(rng.integers(0, 40, 5000))
+    doc[doc == 5] = 6  # a head without n-grams
+    bucket = rng.integers(0, 64, 5000)
+    bucket[doc == 9] = 7  # a head whose n-grams all weigh 0
+    sums, norm = _native.head_sums(doc, bucket, table, 41)
+    g = np.take(table, bucket, axis=0)
+    expected = np.stack([np.bincount(doc, weights=g[:, j], minlength=41) for j in range(3)], 1)
+    expected_norm = np.sqrt(np.bincount(doc, weights=g[:, 3], minlength=41))
+    expected_norm[expected_norm == 0] = 1.0
+    assert np.array_equal(np.frombuffer(sums).reshape(-1, 3), expected)
+    assert np.array_equal(np.frombuffer(norm), expected_norm)
+    with pytest.raises(IndexError):
+        _native.head_sums(doc, bucket + 64, table, 41)
+    with pytest.raises(IndexError):
+        _native.head_sums(doc, bucket, table, int(doc.max()))
+    with pytest.raises(ValueError, match="do not fit"):
+        _native.head_sums(doc, bucket[:-1], table, 41)

@@ -247,7 +247,8 @@ def python_terms(model: SentimentModel, b, words: list[str], cls: np.ndarray, k:
         c_val.append(t_val[top])
         c_term.extend([words[c] for c in t_col[top].tolist()])
     n_tokens = len(c_term)
-    doc, g, norm, (start, size) = b.head
+    doc, bucket, _, norm, (start, size) = b.head
+    g = np.take(model._head_table_(), bucket, axis=0)
     if len(doc):
         along = np.take(directions, cls[doc], axis=0)
         value = (g[:, 0] * along[:, 0] + g[:, 1] * along[:, 1] + g[:, 2] * along[:, 2]) / norm[doc]
