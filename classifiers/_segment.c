@@ -42,6 +42,12 @@
 
 enum { B, E, M, S }; /* jieba-rs's order of the HMM states: a tie goes to the later */
 
+/* `block_char_slow` (below) for the BMP as a bitmap: one load a character in the
+   scans; filled when the first segmenter is made. */
+static uint8_t block_bits[0x10000 / 8];
+static int block_bits_filled;
+static void fill_block_bits(void);
+
 /* An edge of the trie: its key (node << 21 | code point) + 1 and its target node
    packed in one word, key << 21 | node (0: an empty slot), beside the target's word
    weight, ln(freq), NaN if no word ends there. The route reads both with one cache
@@ -352,6 +358,8 @@ native_segmenter(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     memset(s->root, 0xff, 0x10000 * sizeof(int32_t)); /* -1: no edge */
     for (Py_ssize_t c = 0; c < 0x10000; c++)
         s->root_lnfreq[c] = NAN;
+    if (!block_bits_filled)
+        fill_block_bits();
     s->n_nodes = 1;
     s->freq[0] = -1;
     s->seen[0] = (Seen){NULL, -1, 0};
@@ -400,13 +408,28 @@ ascii_alnum(Py_UCS4 c)
     return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
 }
 
-static inline int
-block_char(Py_UCS4 c)
+static int
+block_char_slow(Py_UCS4 c)
 {
     if (c < 0x80)
         return ascii_alnum(c) || c == '+' || c == '#' || c == '&' || c == '.' || c == '_' ||
                c == '%' || c == '-';
     return han(c);
+}
+
+static void
+fill_block_bits(void)
+{
+    for (Py_UCS4 c = 0; c < 0x10000; c++)
+        if (block_char_slow(c))
+            block_bits[c >> 3] |= (uint8_t)(1u << (c & 7));
+    block_bits_filled = 1;
+}
+
+static inline int
+block_char(Py_UCS4 c)
+{
+    return c < 0x10000 ? block_bits[c >> 3] >> (c & 7) & 1 : han(c);
 }
 
 /* Where the tokens go: `span` is called with each token t[a:b], in order, and the trie
@@ -426,6 +449,8 @@ typedef struct {
     double *v;     /* HMM: 4 weights a character */
     uint8_t *back; /* HMM: the best previous state, 4 a character */
     uint8_t *path; /* HMM: the state of each character */
+    Py_ssize_t *blocks, n_blocks; /* the blocks of word characters: start, end, ... */
+    int32_t *nodes;               /* the nodes of the words the routes take */
 } Work;
 
 static void
@@ -438,6 +463,8 @@ work_free(Work *w)
     PyMem_Free(w->v);
     PyMem_Free(w->back);
     PyMem_Free(w->path);
+    PyMem_Free(w->blocks);
+    PyMem_Free(w->nodes);
     memset(w, 0, sizeof(Work));
 }
 
@@ -455,7 +482,10 @@ work_fit(Work *w, Py_ssize_t n)
     w->v = PyMem_Malloc((n + 1) * 4 * sizeof(double));
     w->back = PyMem_Malloc((n + 1) * 4);
     w->path = PyMem_Malloc(n + 1);
-    if (!w->t || !w->value || !w->end || !w->node || !w->v || !w->back || !w->path) {
+    w->blocks = PyMem_Malloc((n + 2) * sizeof(Py_ssize_t));
+    w->nodes = PyMem_Malloc((n + 1) * sizeof(int32_t));
+    if (!w->t || !w->value || !w->end || !w->node || !w->v || !w->back || !w->path ||
+        !w->blocks || !w->nodes) {
         work_free(w);
         PyErr_NoMemory();
         return -1;
@@ -659,66 +689,70 @@ block(const Segmenter *s, Work *w, Py_ssize_t a, Py_ssize_t b, int hmm, Sink *si
     return 0;
 }
 
-/* Where the next block starts, from i (n if none), and where it ends (`*end`). */
-static inline Py_ssize_t
-next_block(const Py_UCS4 *t, Py_ssize_t i, Py_ssize_t n, Py_ssize_t *end)
+/* The blocks of word characters of w->t[0:n], as start and end in w->blocks. */
+static void
+find_blocks(Work *w, Py_ssize_t n)
 {
-    while (i < n && !block_char(t[i]))
-        i++;
-    Py_ssize_t j = i;
-    while (j < n && block_char(t[j]))
-        j++;
-    *end = j;
-    return i;
+    const Py_UCS4 *t = w->t;
+    w->n_blocks = 0;
+    for (Py_ssize_t i = 0; i < n;) {
+        while (i < n && !block_char(t[i]))
+            i++;
+        if (i == n)
+            break;
+        w->blocks[2 * w->n_blocks] = i;
+        while (i < n && block_char(t[i]))
+            i++;
+        w->blocks[2 * w->n_blocks++ + 1] = i;
+    }
 }
 
-/* The cache entries of the words the routes take, and their strs, asked for before
+/* The cache entries of the words the routes take, then their strs, asked for before
    the tokens are made: one cache miss after another otherwise, ~2 a token. */
 static void
-prefetch_seen(const Segmenter *s, const Work *w, Py_ssize_t n, int strs)
+prefetch_seen(const Segmenter *s, Work *w)
 {
-    Py_ssize_t end;
-    for (Py_ssize_t a = next_block(w->t, 0, n, &end); a < n; a = next_block(w->t, end, n, &end))
-        for (Py_ssize_t x = a; x < end; x = w->end[x]) {
-            int32_t node = w->node[x];
-            if (node >= 0 && !strs)
-                __builtin_prefetch(&s->seen[node]);
-            else if (node >= 0 && s->seen[node].str != NULL)
-                __builtin_prefetch(s->seen[node].str, 1);
-        }
+    Py_ssize_t count = 0;
+    for (Py_ssize_t b = 0; b < w->n_blocks; b++)
+        for (Py_ssize_t x = w->blocks[2 * b]; x < w->blocks[2 * b + 1]; x = w->end[x])
+            if (w->node[x] >= 0) {
+                __builtin_prefetch(&s->seen[w->node[x]]);
+                w->nodes[count++] = w->node[x];
+            }
+    for (Py_ssize_t i = 0; i < count; i++)
+        if (s->seen[w->nodes[i]].str != NULL)
+            __builtin_prefetch(s->seen[w->nodes[i]].str, 1);
+}
+
+/* The characters t[a:b] outside blocks, a token each but "\r\n" (jieba-rs cut). */
+static int
+between_blocks(const Py_UCS4 *t, Py_ssize_t a, Py_ssize_t b, Sink *sink)
+{
+    for (Py_ssize_t k = a; k < b; k++) {
+        Py_ssize_t len = t[k] == '\r' && k + 1 < b && t[k + 1] == '\n' ? 2 : 1;
+        if (sink->span(sink, k, k + len, FIND_NODE) < 0)
+            return -1;
+        k += len - 1;
+    }
+    return 0;
 }
 
 /* The tokens of w->t[0:n] to `sink` (jieba-rs cut): the routes of all blocks first. */
 static int
 cut(const Segmenter *s, Work *w, Py_ssize_t n, int hmm, Sink *sink)
 {
-    const Py_UCS4 *t = w->t;
-    Py_ssize_t end;
-    for (Py_ssize_t a = next_block(t, 0, n, &end); a < n; a = next_block(t, end, n, &end))
-        route(s, w, a, end);
-    prefetch_seen(s, w, n, 0);
-    prefetch_seen(s, w, n, 1);
-    for (Py_ssize_t i = 0; i < n;) {
-        Py_ssize_t j = i;
-        if (block_char(t[i])) {
-            while (j < n && block_char(t[j]))
-                j++;
-            if (block(s, w, i, j, hmm, sink) < 0)
-                return -1;
-        }
-        else {
-            while (j < n && !block_char(t[j]))
-                j++;
-            for (Py_ssize_t k = i; k < j; k++) {
-                Py_ssize_t len = t[k] == '\r' && k + 1 < j && t[k + 1] == '\n' ? 2 : 1;
-                if (sink->span(sink, k, k + len, FIND_NODE) < 0)
-                    return -1;
-                k += len - 1;
-            }
-        }
-        i = j;
+    find_blocks(w, n);
+    for (Py_ssize_t b = 0; b < w->n_blocks; b++)
+        route(s, w, w->blocks[2 * b], w->blocks[2 * b + 1]);
+    prefetch_seen(s, w);
+    Py_ssize_t done = 0;
+    for (Py_ssize_t b = 0; b < w->n_blocks; b++) {
+        Py_ssize_t start = w->blocks[2 * b], end = w->blocks[2 * b + 1];
+        if (between_blocks(w->t, done, start, sink) < 0 || block(s, w, start, end, hmm, sink) < 0)
+            return -1;
+        done = end;
     }
-    return 0;
+    return between_blocks(w->t, done, n, sink);
 }
 
 /* ------------------------------------------------------------ adding words ---- */
