@@ -1,8 +1,9 @@
 """Token ids shared by every model of a process, and batch selection helpers.
 
 Looking tokens up in a dict is the one per-token step every model needs; `token_ids`
-does it once per batch (in C: `classifiers._native.lookup`) and every model reads the
-same `TokenIds`.
+does it once per batch (in C: `classifiers._native.lookup`), or the native tokenizer in
+its segmentation pass (`Tokenizer.tokenize_with_ids`, through `TokenIndex.assign`), and
+every model reads the same `TokenIds`.
 """
 
 from __future__ import annotations

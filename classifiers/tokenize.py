@@ -2,8 +2,8 @@
 
 Segmentation is the most expensive step of classification, so the backend is chosen by
 measurement: `benchmarks/segmentation.py`, 2,000 posts of 300 characters of public-affairs
-text (its samples, rotated), user dictionary loaded, best CPU time of three runs on one
-core (2026-11-27, fifth machine, one run):
+text (its samples, rotated), user dictionary loaded, best CPU time of three repeats on
+one core (2026-11-27, fifth machine, one benchmark run):
 
 ==========  ====  ========  ========  =================  ==========  ==============
 backend     HMM   posts/s   µs/post   agreement with     identical   token F1 vs
