@@ -204,8 +204,38 @@ class _Segmenter(Protocol):
 
     def add_word(self, entry: UserWord) -> None: ...
 
+    def segment(
+        self, texts: list[str], chars: bytes | None, words: frozenset[str] | None
+    ) -> list[list[str]]: ...
 
-class _RJieba:
+    def segment_ids(
+        self, texts: list[str], chars: bytes, words: frozenset[str], index: TokenIndex
+    ) -> tuple[list[list[str]], TokenIds]: ...
+
+
+class _CutEach:
+    """A library segmenter (`cut`, `add_word` of a subclass): each text cut, then the
+    dropped tokens taken out (`_native.drop`), then the ids looked up."""
+
+    def cut(self, text: str) -> list[str]:
+        raise NotImplementedError
+
+    def segment(
+        self, texts: list[str], chars: bytes | None, words: frozenset[str] | None
+    ) -> list[list[str]]:
+        cut = self.cut
+        if chars is None or words is None:
+            return [cut(t) if t else [] for t in texts]
+        return [_native.drop(cut(t), chars, words) if t else [] for t in texts]
+
+    def segment_ids(
+        self, texts: list[str], chars: bytes, words: frozenset[str], index: TokenIndex
+    ) -> tuple[list[list[str]], TokenIds]:
+        tokens = self.segment(texts, chars, words)
+        return tokens, index.lookup(tokens)
+
+
+class _RJieba(_CutEach):
     """jieba-rs through `rjieba`: `Jieba.cut(text, hmm)`, `Jieba.add_word(w, freq, tag)`."""
 
     def __init__(self, hmm: bool):
@@ -221,7 +251,7 @@ class _RJieba:
         self._jieba.add_word(entry.word, entry.freq, entry.tag)
 
 
-class _PyJieba:
+class _PyJieba(_CutEach):
     """Python jieba, an instance of its own (the module-level one is shared state)."""
 
     def __init__(self, hmm: bool):
@@ -240,8 +270,8 @@ class _PyJieba:
 
 
 class _Native:
-    """jieba's algorithm in C (`classifiers/_segment.c`): rjieba's tokens, and with
-    `tokenize_with_ids` their ids in the same pass. Python jieba's dictionary and HMM
+    """jieba's algorithm in C (`classifiers/_segment.c`): rjieba's tokens, dropped ones
+    left out and the ids looked up in the same pass. Python jieba's dictionary and HMM
     probabilities, read from its package (the ones jieba-rs embeds)."""
 
     def __init__(self, hmm: bool):
@@ -361,22 +391,12 @@ class Tokenizer:
 
     def tokenize(self, text: str) -> list[str]:
         """The words of `text`, filtered as configured. Empty text gives []."""
-        if not text:
-            return []
-        tokens = _native.drop(self._segmenter.cut(text), self._drop_chars, self._drop_words)
-        if self.drop_numbers:
-            user = self.user_words
-            tokens = [
-                t for t in tokens if not (t[0].isdigit() and _NUMBER.fullmatch(t)) or t in user
-            ]
-        return tokens
+        return self.tokenize_batch([text])[0] if text else []
 
     def tokenize_batch(self, texts: Iterable[str]) -> list[list[str]]:
         """`tokenize` of each text, in order (the models' batched entry point)."""
-        if isinstance(self._segmenter, _Native) and not self.drop_numbers:
-            return self._segmenter.segment(list(texts), self._drop_chars, self._drop_words)
-        tokenize = self.tokenize
-        return [tokenize(t) for t in texts]
+        tokens = self._segmenter.segment(list(texts), self._drop_chars, self._drop_words)
+        return [self._without_numbers(t) for t in tokens] if self.drop_numbers else tokens
 
     def tokenize_with_ids(
         self, texts: Iterable[str], index: TokenIndex | None = None
@@ -384,12 +404,14 @@ class Tokenizer:
         """`tokenize_batch` and the tokens' ids in `index` (default `SHARED_TOKENS`);
         with the native backend in one pass, its trie nodes remembering the ids."""
         index = SHARED_TOKENS if index is None else index
-        if isinstance(self._segmenter, _Native) and not self.drop_numbers:
-            return self._segmenter.segment_ids(
-                list(texts), self._drop_chars, self._drop_words, index
-            )
-        tokens = self.tokenize_batch(texts)
-        return tokens, index.lookup(tokens)
+        if self.drop_numbers:  # numbers go after segmenting: look up what is left
+            tokens = self.tokenize_batch(texts)
+            return tokens, index.lookup(tokens)
+        return self._segmenter.segment_ids(list(texts), self._drop_chars, self._drop_words, index)
+
+    def _without_numbers(self, tokens: list[str]) -> list[str]:
+        user = self.user_words
+        return [t for t in tokens if not (t[0].isdigit() and _NUMBER.fullmatch(t)) or t in user]
 
     def __repr__(self) -> str:
         return (
