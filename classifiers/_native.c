@@ -7,24 +7,25 @@
  * - `chars` and `digit_runs`: the character-level part of cleaning (symbols dropped,
  *   full-width ASCII made half-width, traditional characters noticed) in one pass
  *   over a post's text, and whether it has digits enough for the masking patterns;
- * - `drop` and `lookup`: dropping spaces, punctuation and stopwords
- *   (`Tokenizer.tokenize`: a bit test for one-character tokens, a set probe for the
- *   rest), and each token's id in the shared index (`TokenIndex.lookup`: a dict probe a
- *   token, its hash computed once and cached by the str);
+ * - `segmenter`, `segmenter_add` and `segment` (in `_segment.c`): jieba's segmentation,
+ *   the dropped tokens left out and the ids looked up in the same pass;
+ * - `drop` and `lookup`: the same two steps for token lists made elsewhere (the rjieba
+ *   and Python jieba backends, `TokenIndex.lookup`): a bit test for one-character
+ *   tokens, a set probe for the rest; a dict probe a token;
  * - `known_grams`: the features of tokens new to a model (the token and its
  *   character n-grams) that its vocabulary knows;
  * - `trie` and `trie_find`: the term search of `classifiers.terms` (department rules,
  *   sensitivity lexicon, watchlists);
- * - `sentiment_tokens` and `head_grams`: the sentiment model's token blocks (counts,
- *   norms, scores and explanation values) in one pass over a batch's ids, and the
- *   hashed character n-grams of each post's head;
- * - `top_terms` and `top_per_doc`: the k strongest terms of each post, selected
- *   rather than sorted.
+ * - `sentiment_tokens`, `head_grams` and `head_sums`: the sentiment model's token
+ *   blocks (counts, norms, scores and explanation values) in one pass over a batch's
+ *   ids, the hashed character n-grams of each post's head and their class sums;
+ * - `top_terms`, `top_per_doc` and `sentiment_terms`: the k strongest terms of each
+ *   post, selected rather than sorted.
  *
  * Each does exactly what the numpy, Python or library it replaced did, orders and ties
- * included; tests/classifiers/test_native.py, test_terms.py, test_features.py and
- * test_text.py compare them with that code, and the models' tests with the
- * training-time matrices.
+ * included; tests/classifiers/test_native.py, test_segment.py, test_terms.py,
+ * test_features.py and test_text.py compare them with that code, and the models' tests
+ * with the training-time matrices.
  */
 #include "_native.h"
 
