@@ -300,10 +300,11 @@ class _Native:
         _native.segmenter_add(self._segmenter, entry.word, entry.freq)
 
 
-@lru_cache(maxsize=1)
 def _jieba_model() -> tuple[bytes, list[float], list[float], bytes]:
     """`_native.segmenter`'s arguments: jieba's dict.txt, and its HMM's start,
-    transition and emission log-probabilities, states in the order B E M S."""
+    transition and emission log-probabilities, states in the order B E M S. Not
+    cached: ~10 ms to read again, where keeping them would hold 7 MB for the process's
+    life after the segmenter has copied what it needs."""
     from importlib.resources import files
 
     from jieba.finalseg import prob_emit, prob_start, prob_trans
