@@ -44,7 +44,10 @@ from sqlalchemy.orm import Session, make_transient_to_detached
 
 from pipeline import messages
 from pipeline.storage import models
-from pipeline.storage.repository import logged_event_keys, one_of, write_rows, write_rows_returning
+from pipeline.storage.repository import (
+    insert_rows,
+    write_rows_returning,
+)
 from responders import metrics
 from responders.deadlines import DeadlineCalculator
 from responders.events import EventRow
@@ -785,11 +788,11 @@ class StageLog:
         then attach them to the session as loaded, so later changes flush as updates."""
         if not self._new:
             return
-        table = models.Alert.__table__
-        columns = set(table.c.keys())
+        columns = set(models.Alert.__table__.c.keys())
         alerts = sorted(self._new, key=lambda a: a.id)
-        session.execute(
-            sa.insert(table),
+        insert_rows(
+            session,
+            models.Alert,
             [{k: v for k, v in sa.inspect(a).dict.items() if k in columns} for a in alerts],
         )
         for alert in alerts:
@@ -799,28 +802,15 @@ class StageLog:
 
 
 def _append_new_entries(session: Session, rows: list[dict[str, Any]]) -> dict[str, int]:
-    """Append the audit rows whose `event_key` is not logged yet; their ids by key.
-
-    Not one `INSERT ... RETURNING`: on PostgreSQL that is sent as multi-row VALUES
-    statements which psycopg parses anew on every call, where a plain executemany reuses
-    one prepared statement; reading the ids back by the unique key is cheaper. The keys
-    are the stage's own (`raise:<alert>`, ...) and their alert rows are locked or being
-    inserted by this transaction, so no other writer can add one in between."""
-    entry = models.AlertLogEntry
-    keys = list(dict.fromkeys(row["event_key"] for row in rows))
-    logged = logged_event_keys(session, keys)
-    if len(logged) == len(keys):
-        return {}
-    write_rows(
+    """Append the audit rows whose `event_key` is not logged yet, in order; their ids by
+    key (none on a replay). One `INSERT ... RETURNING` for the batch."""
+    written = write_rows_returning(
         session,
-        entry,
-        [row for row in rows if row["event_key"] not in logged],
+        models.AlertLogEntry,
+        rows,
+        ["event_key", "id"],
         conflict=("event_key",),
         keep_order=True,
-    )
-    fresh = [key for key in keys if key not in logged]
-    written = session.execute(
-        sa.select(entry.event_key, entry.id).where(one_of(session, entry.event_key, fresh))
     )
     return {key: log_id for key, log_id in written}
 

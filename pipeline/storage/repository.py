@@ -2,8 +2,9 @@
 
 The bus delivers at least once, so every stage write must be safe to repeat: a replayed
 batch inserts nothing new and changes nothing. Each write here is one dialect-specific
-`INSERT ... ON CONFLICT` statement executed for the whole batch (executemany), which
-keeps a 500-row batch to one prepared statement on SQLite and PostgreSQL alike.
+`INSERT ... ON CONFLICT` statement for the whole batch: on PostgreSQL an `INSERT ...
+SELECT` from the rows sent as one JSON array (one statement run, whatever the batch's
+size), on SQLite an executemany of one prepared statement.
 
 Rows are plain dicts keyed by column name (an unknown key is an error, so a typo does not
 silently drop data). They are written in primary-key order, so two workers writing
@@ -12,13 +13,16 @@ overlapping batches on PostgreSQL lock rows in the same order and cannot deadloc
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
+from functools import lru_cache, partial
 from operator import itemgetter
 from typing import Any
 
 import sqlalchemy as sa
+from pydantic_core import to_json
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session, aliased
@@ -60,13 +64,12 @@ def write_rows(
     Column defaults apply to keys a row leaves out. The session's transaction is used and
     not committed: a stage commits the batch together with its other writes.
     """
-    statement, groups = _plan(session, model, rows, conflict, update, touch, keep_order)
-    # One executemany per group. psycopg reports the summed rowcount of an executemany,
-    # but SQLAlchemy only keeps it when asked to (`preserve_rowcount`).
+    # psycopg reports the summed rowcount of an executemany (SQLite), but SQLAlchemy only
+    # keeps it when asked to (`preserve_rowcount`).
     options = {"preserve_rowcount": True}
     return sum(
-        session.execute(statement, group, execution_options=options).rowcount  # type: ignore[attr-defined]
-        for group in groups
+        session.execute(statement, params, execution_options=options).rowcount  # type: ignore[attr-defined]
+        for statement, params in _plan(session, model, rows, conflict, update, touch, keep_order)
     )
 
 
@@ -83,15 +86,18 @@ def write_rows_returning(
 ) -> list[sa.Row[Any]]:
     """Like `write_rows`, but returns the `returning` columns of each row inserted or
     changed, for a caller that must act on exactly the new rows (e.g. publish new alerts).
+    On SQLite the batch goes as multi-row VALUES statements (SQLAlchemy's "insertmanyvalues"),
+    since an executemany returns nothing there."""
+    table: sa.Table = model.__table__  # type: ignore[assignment]
+    columns = [table.c[name] for name in returning]
+    return [
+        row
+        for statement, params in _plan(session, model, rows, conflict, update, touch, keep_order)
+        for row in session.execute(statement.returning(*columns), params)
+    ]
 
-    Slower than `write_rows` on PostgreSQL (about 8,000 rather than 25,000 posts/s here): with
-    RETURNING, the batch is sent as large multi-row VALUES statements that psycopg parses
-    on every call, where a plain executemany reuses one prepared statement.
-    """
-    statement, groups = _plan(session, model, rows, conflict, update, touch, keep_order)
-    table = statement.table
-    statement = statement.returning(*(table.c[name] for name in returning))
-    return [row for group in groups for row in session.execute(statement, group)]
+
+Plan = list[tuple["sqlite.Insert | postgresql.Insert", Any]]
 
 
 def _plan(
@@ -102,29 +108,149 @@ def _plan(
     update: Sequence[str],
     touch: Sequence[str],
     keep_order: bool,
-) -> tuple[sqlite.Insert | postgresql.Insert, list[list[dict[str, Any]]]]:
-    """The `INSERT ... ON CONFLICT` statement for `model` and the parameter batches for it."""
+) -> Plan:
+    """The `INSERT ... ON CONFLICT` statements for `model` and the parameters of each.
+
+    PostgreSQL: one statement per batch, `INSERT ... SELECT` from the rows sent as one JSON
+    array (`_json_rows`). SQLite: an executemany of one `INSERT ... VALUES` per batch."""
     table: sa.Table = model.__table__  # type: ignore[assignment]
-    conflict = list(conflict or (column.name for column in table.primary_key.columns))
-    batch = _prepare(table, rows, conflict, keep_last=bool(update), keep_order=keep_order)
-
-    insert = upsert_insert(session, table)
-    if update:
-        excluded = insert.excluded
-        statement = insert.on_conflict_do_update(
-            index_elements=conflict,
-            set_={name: excluded[name] for name in (*update, *touch)},
-            where=sa.or_(*(table.c[name].is_distinct_from(excluded[name]) for name in update)),
-        )
+    if conflict == ():  # a plain INSERT: rows as given, a stored key is an error
+        batch = [_checked(table, row) for row in rows]
     else:
-        statement = insert.on_conflict_do_nothing(index_elements=conflict)
+        conflict = tuple(conflict or (column.name for column in table.primary_key.columns))
+        batch = _prepare(table, rows, conflict, keep_last=bool(update), keep_order=keep_order)
+    dialect = session.get_bind().dialect
+    if dialect.name == "postgresql":
+        plans: Plan = []
+        for group in _groups(batch, _python_defaults(table)):
+            names = tuple(sorted(group[0]))
+            statement = _json_insert(table, names, conflict, (*update,), (*touch,), keep_order)
+            plans.append((statement, {"rows": _json_rows(table, names, group, dialect)}))
+        return plans
+    statement = _on_conflict(upsert_insert(session, table), table, conflict, update, touch)
+    return [(statement, group) for group in _groups(batch, {})]
 
-    # A batch needs the same keys in every row; rows that leave out different optional
-    # columns (to get their defaults) go in separate statements, usually just one.
+
+def insert_rows(session: Session, model: type[Base], rows: Iterable[Row]) -> None:
+    """Insert `rows` as they are, in one statement per batch on PostgreSQL (as
+    `write_rows`): a key stored already fails the statement, as an ORM flush would."""
+    for statement, params in _plan(session, model, rows, (), (), (), True):
+        session.execute(statement, params)
+
+
+def _groups(
+    batch: list[dict[str, Any]], defaults: Mapping[str, Callable[[], Any]]
+) -> list[list[dict[str, Any]]]:
+    """A batch needs the same keys in every row; rows that leave out different optional
+    columns (to get their defaults) go in separate statements, usually just one. Python-side
+    column `defaults` are filled in first where a statement of our own must apply them."""
     groups: dict[frozenset[str], list[dict[str, Any]]] = {}
     for row in batch:
+        for name, default in defaults.items():
+            if name not in row:
+                row[name] = default()
         groups.setdefault(frozenset(row), []).append(row)
-    return statement, list(groups.values())
+    return list(groups.values())
+
+
+def _on_conflict(
+    insert: sqlite.Insert | postgresql.Insert,
+    table: sa.Table,
+    conflict: Sequence[str] | None,
+    update: Sequence[str],
+    touch: Sequence[str],
+) -> sqlite.Insert | postgresql.Insert:
+    """`insert` with its `ON CONFLICT` clause (`()` for none: a plain INSERT)."""
+    if not conflict:
+        return insert
+    if not update:
+        return insert.on_conflict_do_nothing(index_elements=conflict)
+    excluded = insert.excluded
+    return insert.on_conflict_do_update(
+        index_elements=conflict,
+        set_={name: excluded[name] for name in (*update, *touch)},
+        where=sa.or_(*(table.c[name].is_distinct_from(excluded[name]) for name in update)),
+    )
+
+
+@lru_cache(maxsize=256)
+def _json_insert(
+    table: sa.Table,
+    names: tuple[str, ...],
+    conflict: tuple[str, ...],
+    update: tuple[str, ...],
+    touch: tuple[str, ...],
+    keep_order: bool,
+) -> postgresql.Insert:
+    """PostgreSQL: `INSERT INTO t (names) SELECT names FROM json_populate_recordset(NULL::t,
+    :rows) ... ON CONFLICT ...`. The server turns each JSON value into its column's type
+    (timestamps from ISO text, JSON columns as they are, `bytea` from `\\x` hex).
+
+    One statement rather than an executemany of one row each: ~2-9 µs a row of client
+    CPU against ~15-25 (psycopg sends, and SQLAlchemy processes, every row's parameters
+    one by one), and ~10 µs a row less on the server (one executor run, not one a row).
+    `keep_order` keeps the rows' order (a log's serial ids follow it) explicitly."""
+    quoted = postgresql.dialect().identifier_preparer
+    source = sa.text(
+        f"jsonb_populate_recordset(NULL::{quoted.format_table(table)}, CAST(:rows AS jsonb))"
+        " WITH ORDINALITY AS r"
+    )
+    select = sa.select(*(sa.literal_column(f"r.{quoted.quote(name)}") for name in names))
+    select = select.select_from(source)
+    if keep_order:
+        select = select.order_by(sa.literal_column("r.ordinality"))
+    insert = postgresql.insert(table).from_select(list(names), select)
+    return _on_conflict(insert, table, conflict, update, touch)  # type: ignore[return-value]
+
+
+def _json_rows(
+    table: sa.Table, names: Sequence[str], rows: list[dict[str, Any]], dialect: sa.Dialect
+) -> str:
+    """The rows as one JSON array for `_json_insert`: each value as its column's type
+    would bind it (aware timestamps in UTC; a naive one is refused as on any path), JSON
+    columns as they are, bytes as `\\x` hex, NaN and infinities as text PostgreSQL reads."""
+    for name, convert in _json_converters(table, dialect, names):
+        try:
+            for row in rows:
+                row[name] = convert(row[name])
+        except (TypeError, ValueError) as exc:  # wrapped as SQLAlchemy wraps a bind error
+            message = f"({type(exc).__name__}) {exc} (column {table.name}.{name})"
+            raise sa.exc.StatementError(message, None, None, exc) from exc
+    return to_json(rows, inf_nan_mode="strings").decode("utf-8")
+
+
+def _json_converters(
+    table: sa.Table, dialect: sa.Dialect, names: Sequence[str]
+) -> list[tuple[str, Callable[[Any], Any]]]:
+    out: list[tuple[str, Callable[[Any], Any]]] = []
+    for name in names:
+        column_type = table.c[name].type
+        if isinstance(column_type, sa.JSON):
+            continue  # serialised as it is, with the rest of the row
+        if isinstance(column_type, sa.LargeBinary):
+            out.append((name, _bytea_hex))
+        elif (process := column_type._cached_bind_processor(dialect)) is not None:
+            out.append((name, process))
+    return out
+
+
+def _bytea_hex(value: bytes | None) -> str | None:
+    return None if value is None else "\\x" + bytes(value).hex()
+
+
+def _python_defaults(table: sa.Table) -> dict[str, Callable[[], Any]]:
+    """The Python-side column defaults (`default=`), which SQLAlchemy applies to an
+    `INSERT ... VALUES` it renders but not to an `INSERT ... SELECT`."""
+    out: dict[str, Callable[[], Any]] = {}
+    for column in table.columns:
+        default = column.default
+        if default is None or not isinstance(default, sa.ColumnDefault):
+            continue
+        if default.is_callable:
+            out[column.name] = partial(default.arg, None)  # wrapped to take a context
+        elif default.is_scalar:
+            out[column.name] = partial(copy.copy, default.arg)
+    return out
 
 
 def one_of(
@@ -221,27 +347,36 @@ def _prepare(
     Key order matters on PostgreSQL: two transactions inserting overlapping keys in
     different orders can each wait for the other's row lock; in one order they cannot.
     """
-    columns = frozenset(table.c.keys())
     prepared: list[dict[str, Any]] = []
     position: dict[tuple[Any, ...], int] = {}
     for row in rows:
-        if not columns.issuperset(row):
-            unknown = set(row) - columns
-            raise ValueError(f"{table.name} has no column(s) {', '.join(sorted(unknown))}")
         key = tuple(row.get(name) for name in conflict)
         if any(value is None for value in key):  # NULL never conflicts (e.g. no event_key)
-            prepared.append(dict(row))
+            prepared.append(_checked(table, row))
         elif key not in position:
             position[key] = len(prepared)
-            prepared.append(dict(row))
+            prepared.append(_checked(table, row))
         elif keep_last:
-            prepared[position[key]] = dict(row)
+            prepared[position[key]] = _checked(table, row)
     if keep_order:
         return prepared
     keyed = sorted(position.items(), key=_key_order(position))
     keyed_positions = set(position.values())
     keyless = [row for i, row in enumerate(prepared) if i not in keyed_positions]
     return [prepared[i] for _, i in keyed] + keyless
+
+
+def _checked(table: sa.Table, row: Row) -> dict[str, Any]:
+    """A copy of `row`, whose keys must all be columns of `table`."""
+    if not _column_names(table) >= row.keys():
+        unknown = set(row) - _column_names(table)
+        raise ValueError(f"{table.name} has no column(s) {', '.join(sorted(unknown))}")
+    return dict(row)
+
+
+@lru_cache(maxsize=128)
+def _column_names(table: sa.Table) -> frozenset[str]:
+    return frozenset(table.c.keys())
 
 
 def _key_order(

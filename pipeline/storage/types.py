@@ -18,7 +18,12 @@ from sqlalchemy.engine import Dialect
 
 #: JSON everywhere; JSONB on PostgreSQL so that values can be compared (plain `json` has no
 #: equality operator, which `upsert_departments` relies on) and indexed later if needed.
-JSONType = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+#: None is SQL NULL, not the JSON value `null`, on every path: `IS NULL` finds it (a
+#: message board's reply filled in later), and PostgreSQL's batch writes
+#: (`repository._json_insert`) store it so.
+JSONType = sa.JSON(none_as_null=True).with_variant(
+    postgresql.JSONB(none_as_null=True), "postgresql"
+)
 
 #: The text SQLAlchemy's SQLite `DATETIME` stores (`UTCDateTime.bind_processor`).
 _SQLITE_FORMAT = (

@@ -198,3 +198,27 @@ def test_the_unused_events_fingerprint_index_goes_and_comes_back(db_url: str) ->
     assert "ix_events_fingerprint" in indexes()
     upgrade(db_url)
     assert "ix_events_fingerprint" not in indexes()
+
+
+def test_json_nulls_become_sql_nulls(db_url: str) -> None:
+    """0009 turns the JSON `null`s that None used to be stored as into SQL NULL, so `IS
+    NULL` finds a post with no reply yet; a real value stays."""
+    upgrade(db_url, "0008")
+    engine = make_engine(db_url)
+    try:
+        insert = sa.text(
+            "INSERT INTO posts (id, source, channel, text, truncated, fetched_at, stored_at, "
+            "reply, metrics) VALUES (:id, 's', 'ingest', 't', false, :at, :at, :reply, :metrics)"
+        )
+        at = "2026-11-27T00:00:00+00:00"
+        with engine.begin() as c:
+            c.execute(insert, {"id": "a", "at": at, "reply": "null", "metrics": "null"})
+            c.execute(insert, {"id": "b", "at": at, "reply": '{"text": "已回复"}', "metrics": None})
+        upgrade(db_url)
+        with engine.connect() as c:
+            rows = c.execute(
+                sa.text("SELECT id, reply IS NULL, metrics IS NULL FROM posts ORDER BY id")
+            ).all()
+        assert [tuple(r) for r in rows] == [("a", True, True), ("b", False, True)]
+    finally:
+        engine.dispose()

@@ -17,6 +17,7 @@ from pipeline.storage.models import (
     AlertLogEntry,
     Classification,
     Department,
+    Event,
     Post,
     User,
 )
@@ -26,6 +27,7 @@ from pipeline.storage.repository import (
     append_audit_entries,
     current_classification,
     current_classifications,
+    insert_rows,
     one_of,
     one_of_listed,
     stored_post_ids,
@@ -81,6 +83,10 @@ def alert(alert_id: str, dedup_key: str, **fields: Any) -> dict[str, Any]:
         "response_due": T0 + timedelta(hours=48),
         **fields,
     }
+
+
+def event(event_id: str, **fields: Any) -> dict[str, Any]:
+    return {"id": event_id, "title": "工地扬尘", "first_seen": T0, "last_seen": T0, **fields}
 
 
 def count(session: Session, model: type) -> int:
@@ -286,6 +292,83 @@ def test_json_keeps_chinese_readable(session: Session) -> None:
     raw = session.scalar(sa.text("SELECT CAST(remit AS TEXT) FROM departments"))
     assert "扬尘" in raw
     assert session.get(Department, "environment").remit == ["空气", "扬尘"]
+
+
+# --- what a batch carries (PostgreSQL: one JSON array; SQLite: an executemany) ----------
+
+
+def test_values_round_trip_exactly(session: Session) -> None:
+    """Text that JSON must escape, every byte value, floats at their limits and
+    infinity come back as they went in."""
+    text = '引号" 反斜杠\\ 换行\n 制表\t \u2028 emoji 🚨 </script> \x01 ' + "长" * 5000
+    snapshot = bytes(range(256)) * 3
+    upsert_posts(session, [post("p1", text=text, snapshot=snapshot, title="{a,b}")])
+    write_rows(
+        session,
+        Event,
+        [event("e1", heat=float("inf")), event("e2", heat=5e-324), event("e3", heat=1 / 3)],
+    )
+    session.commit()
+    session.expire_all()
+    stored = session.get(Post, "p1")
+    assert (stored.text, stored.snapshot, stored.title) == (text, snapshot, "{a,b}")
+    heats = dict(session.execute(sa.select(Event.id, Event.heat)).all())
+    assert heats == {"e1": float("inf"), "e2": 5e-324, "e3": 1 / 3}
+
+
+def test_left_out_columns_get_their_defaults(session: Session) -> None:
+    """Python-side defaults (`default=`) apply to a key a row leaves out, per row group;
+    server-side ones (serial ids) too."""
+    before = datetime.now(UTC)
+    upsert_posts(session, [post("p1"), post("p2", truncated=True, stored_at=T0)])
+    append_audit_entries(session, [{"action": "note", "detail": None}])
+    session.commit()
+    p1, p2 = session.get(Post, "p1"), session.get(Post, "p2")
+    assert p1.truncated is False and p1.stored_at >= before
+    assert p2.truncated is True and p2.stored_at == T0
+    entry = session.scalars(sa.select(AlertLogEntry)).one()
+    assert entry.id >= 1 and entry.actor == "system" and entry.at >= before
+
+
+def test_none_in_a_json_column_is_sql_null(session: Session) -> None:
+    """None is SQL NULL, not JSON `null`: `IS NULL` finds it, on every path."""
+    upsert_posts(session, [post("p1", reply=None, metrics=None), post("p2", metrics={"views": 1})])
+    session.commit()
+    empty = session.scalars(sa.select(Post.id).where(Post.reply.is_(None), Post.metrics.is_(None)))
+    assert empty.all() == ["p1"]
+
+
+def test_audit_rows_keep_the_given_order(session: Session) -> None:
+    """`keep_order`: ids follow the rows' order, not their keys' order."""
+    keys = [f"k{i:03d}" for i in range(300, 0, -1)]
+    written = write_rows_returning(
+        session,
+        AlertLogEntry,
+        [{"action": "note", "event_key": key} for key in keys],
+        ["event_key", "id"],
+        conflict=("event_key",),
+        keep_order=True,
+    )
+    assert [key for key, _ in sorted(written, key=lambda row: row.id)] == keys
+    again = [{"action": "note", "event_key": key} for key in ["new", *keys[:5]]]
+    assert [row.event_key for row in write_rows_returning(
+        session, AlertLogEntry, again, ["event_key"], conflict=("event_key",), keep_order=True
+    )] == ["new"]  # fmt: skip
+
+
+def test_insert_rows_fails_on_a_stored_key(session: Session) -> None:
+    """`insert_rows` is a plain INSERT: a key stored already is an error, as an ORM flush
+    would make it, and nothing of that batch is written."""
+    upsert_posts(session, [post("p1"), post("p2")])
+    insert_rows(session, Post, [post("p3"), post("p4")])
+    session.commit()
+    assert count(session, Post) == 4
+    with pytest.raises(IntegrityError):
+        insert_rows(session, Post, [post("p5"), post("p1")])
+    session.rollback()
+    assert count(session, Post) == 4
+    with pytest.raises(ValueError, match="author"):
+        insert_rows(session, Post, [post("p6", author="张三")])
 
 
 # --- classifications --------------------------------------------------------------------
