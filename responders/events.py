@@ -256,15 +256,13 @@ class EventStore:
         the end of the transaction. SQLite has one writer at a time anyway."""
         if session.get_bind().dialect.name != "postgresql":
             return
-        wanted = {  # reposts share theirs: each hashed once
-            (self._topic_key(p.topic), i, band)
-            for p in posts
-            for i, band in enumerate(bands(p.fingerprint))
-        }
-        keys = sorted({_lock_key(f"{topic}|{i}|{band}") for topic, i, band in wanted})
+        keys = lock_keys(
+            [p.fingerprint for p in posts],
+            [_topic_lock_base(self._topic_key(p.topic)) for p in posts],
+        )
         session.execute(
             sa.text("SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(:keys AS bigint[])) AS k"),
-            {"keys": keys},
+            {"keys": "{" + ",".join(map(str, keys)) + "}"},
         )
 
     def _candidates(self, session: Session, posts: Sequence[PostRef]) -> list[_Candidate]:
@@ -528,7 +526,33 @@ def _within(stored: np.ndarray, fresh: np.ndarray, limit: int) -> np.ndarray:
     return near
 
 
-@lru_cache(maxsize=1 << 16)
-def _lock_key(text: str) -> int:
-    """A signed 64-bit advisory lock key for `text`."""
-    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big", signed=True)
+def lock_keys(fingerprints: Sequence[int], bases: Sequence[int]) -> list[int]:
+    """The advisory lock keys of posts (their fingerprints, and their topics'
+    `_topic_lock_base`): one per (topic, band index, band value), each once, sorted, so
+    that every worker takes its locks in one order. In numpy: a batch of 500 posts
+    has ~3,000 (the keys of strings hashed one by one cost the responder ~7 % of its
+    time)."""
+    if not fingerprints:
+        return []
+    fps = np.fromiter(fingerprints, dtype=np.uint64, count=len(fingerprints))
+    base = np.fromiter(bases, dtype=np.int64, count=len(bases))
+    parts, shift = [], 0
+    for i, width in enumerate(BAND_WIDTHS):
+        band = ((fps >> np.uint64(shift)) & np.uint64((1 << width) - 1)).astype(np.int64)
+        parts.append(base | (i << _BAND_BITS) | band)
+        shift += width
+    return np.unique(np.concatenate(parts)).tolist()
+
+
+#: Low bits of a lock key: the band's index (3 bits) and value (`max(BAND_WIDTHS)`).
+_BAND_BITS = max(BAND_WIDTHS)
+_LOCK_LOW_BITS = _BAND_BITS + 3
+
+
+@lru_cache(maxsize=1 << 12)
+def _topic_lock_base(topic: str) -> int:
+    """A topic's part of its lock keys: a signed 64-bit hash of it with the low
+    `_LOCK_LOW_BITS` clear. Two topics that share one only share locks (a worker may
+    wait when it need not); keys of one topic never collide."""
+    digest = hashlib.sha256(f"yuqing.events|{topic}".encode()).digest()[:8]
+    return int.from_bytes(digest, "big", signed=True) & ~((1 << _LOCK_LOW_BITS) - 1)

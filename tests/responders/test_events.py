@@ -18,11 +18,13 @@ from responders.events import (
     EventStore,
     PostRef,
     _probes,
+    _topic_lock_base,
     _within,
     bands,
     blocks,
     event_id_for,
     hamming,
+    lock_keys,
     normalise,
     simhash,
     simhashes,
@@ -346,3 +348,61 @@ def test_script_text_is_kept_as_is(session: Session, store: EventStore) -> None:
     add(session, store, [ref(0, text)])
     event = session.get(models.Event, event_id_for("p0"))
     assert event.title == text
+
+
+def test_lock_keys_are_one_per_topic_band_sorted() -> None:
+    """Each (topic, band index, band value) has its own key, the same in every worker;
+    reposts share theirs; the keys come sorted, each once."""
+    rng = random.Random(5)
+    fps = [rng.getrandbits(64) for _ in range(300)]
+    topics = [_topic_lock_base(t) for t in ("环境保护", "城市管理", "")]
+    bases = [topics[i % 3] for i in range(300)]
+    keys = lock_keys(fps + fps[:50], bases + bases[:50])
+    assert keys == sorted(set(keys))
+    expected = {
+        (base, i, band)
+        for fp, base in zip(fps, bases, strict=True)
+        for i, band in enumerate(bands(fp))
+    }
+    assert len(keys) == len(expected)
+    assert all(-(2**63) <= k < 2**63 for k in keys)
+    assert lock_keys([fps[0]], [bases[0]]) == sorted(
+        bases[0] | (i << 11) | band for i, band in enumerate(bands(fps[0]))
+    )
+    assert lock_keys([], []) == []
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("engine", ["postgres"], indirect=True)
+def test_two_workers_clustering_one_story_at_once_open_one_event(engine, store) -> None:
+    """PostgreSQL: a worker filing a repost waits for the advisory locks of another that
+    is filing the original and has not committed; it then finds that event rather
+    than opening a second one."""
+    import threading
+
+    from pipeline.storage.db import session_factory
+
+    sessions = session_factory(engine)
+    first, second = ref(0), ref(1, f"转发微博 //@网友1: 关注 //@本地通: {STORY}")
+    with sessions() as setup:
+        store_posts(setup, [first, second])
+        setup.commit()
+    done: list[object] = []
+
+    def file_second() -> None:
+        with sessions() as other:
+            done.append(EventStore(AlertRulesFile()).add(other, [second]))
+            other.commit()
+
+    with sessions() as session:
+        store.add(session, [first])  # holds its locks, uncommitted
+        worker = threading.Thread(target=file_second)
+        worker.start()
+        worker.join(1.0)
+        assert worker.is_alive() and not done  # waiting on the locks
+        session.commit()
+    worker.join(10)
+    assert len(done) == 1
+    with sessions() as session:
+        [event] = session.scalars(sa.select(models.Event)).all()
+        assert event.id == event_id_for("p0") and event.post_count == 2
