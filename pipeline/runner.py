@@ -252,7 +252,7 @@ class Runner:
         self,
         stage: ConsumerStage[Any],
         *,
-        batch_size: int = 500,
+        batch_size: int = 1000,
         max_retries: int = 3,
         retry_backoff: float = 0.2,
         poll_timeout: float = 0.5,

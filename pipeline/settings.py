@@ -67,7 +67,9 @@ class Settings(BaseSettings):
     secret_key: SecretStr | None = Field(
         None, description="signs sessions and salts author hashes; required in production"
     )
-    stage_batch_size: int = Field(500, ge=1, description="records a stage takes per poll")
+    # 1,000 rather than 500: a batch costs the responder ~20 statements whatever its size
+    # (measured on Kafka + PostgreSQL: ~5 % more posts/s; 2,000 gave nothing more).
+    stage_batch_size: int = Field(1000, ge=1, description="records a stage takes per poll")
     stage_max_retries: int = Field(
         3, ge=0, description="retries of a failing message before it goes to the DLQ"
     )

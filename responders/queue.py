@@ -41,13 +41,16 @@ from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
 
 from pipeline import messages
 from pipeline.storage import models
 from pipeline.storage.repository import (
     insert_rows,
+    update_rows,
     write_rows_returning,
 )
+from pipeline.storage.types import utcnow
 from responders import metrics
 from responders.deadlines import DeadlineCalculator
 from responders.events import EventRow
@@ -768,8 +771,9 @@ class StageLog:
         self._pending.append((alert, kind, event_key))
 
     def write(self, session: Session) -> list[Change]:
-        """Insert the new alerts, flush the changed ones, append the rows; the changes to
+        """Write the changed alerts, insert the new ones, append the rows; the changes to
         publish, in order."""
+        _write_changed_alerts(session)
         if not self._rows:
             return []
         self._insert_new(session)
@@ -799,6 +803,35 @@ class StageLog:
             make_transient_to_detached(alert)
             session.add(alert)
         self._new = []
+
+
+def _write_changed_alerts(session: Session) -> None:
+    """Write the columns the batch changed on the session's alerts in one `update_rows`
+    (an ORM flush sends an UPDATE per alert: a third of a batch's alerts are updated,
+    mostly their heat), with `updated_at` as the flush would set it, then mark them
+    written, so the flush that follows has nothing left of them."""
+    rows: list[tuple[models.Alert, dict[str, Any]]] = []
+    for alert in session.dirty:
+        if not isinstance(alert, models.Alert):
+            continue
+        state = sa.inspect(alert)
+        changed = {}
+        for name in _ALERT_COLUMNS.difference(state.unmodified):
+            added, _, deleted = state.attrs[name].history
+            if added and added != deleted:
+                changed[name] = added[0]
+        if changed:
+            changed.setdefault("updated_at", utcnow())
+            rows.append((alert, {"id": alert.id, **changed}))
+    if not rows:
+        return
+    update_rows(session, models.Alert, [row for _, row in rows])
+    for alert, row in rows:
+        for name, value in row.items():
+            set_committed_value(alert, name, value)
+
+
+_ALERT_COLUMNS = frozenset(models.Alert.__table__.c.keys())
 
 
 def _append_new_entries(session: Session, rows: list[dict[str, Any]]) -> dict[str, int]:

@@ -138,6 +138,53 @@ def insert_rows(session: Session, model: type[Base], rows: Iterable[Row]) -> Non
         session.execute(statement, params)
 
 
+def update_rows(session: Session, model: type[Base], rows: Iterable[Row]) -> int:
+    """Update rows by primary key: each row gives its key and the columns to set, in
+    key order. PostgreSQL: one `UPDATE ... FROM` the rows sent as one JSON array per
+    batch (an ORM flush updates row by row); SQLite: an executemany. Returns how many
+    rows were updated."""
+    table: sa.Table = model.__table__  # type: ignore[assignment]
+    key = tuple(column.name for column in table.primary_key.columns)
+    batch = _prepare(table, rows, key, keep_last=True, keep_order=False)
+    dialect = session.get_bind().dialect
+    updated = 0
+    for group in _groups(batch, {}):
+        names = tuple(sorted(set(group[0]) - set(key)))
+        if not names:
+            continue
+        if dialect.name == "postgresql":
+            statement = _json_update(table, key, names)
+            params: Any = {"rows": _json_rows(table, (*key, *names), group, dialect)}
+        else:
+            statement = (
+                sa.update(table)
+                .where(*(table.c[k] == sa.bindparam(f"k_{k}") for k in key))
+                .values({n: sa.bindparam(f"v_{n}", type_=table.c[n].type) for n in names})
+            )
+            params = [
+                {**{f"k_{k}": r[k] for k in key}, **{f"v_{n}": r[n] for n in names}} for r in group
+            ]
+        result = session.connection().execute(
+            statement, params, execution_options={"preserve_rowcount": True}
+        )
+        updated += result.rowcount
+    return updated
+
+
+@lru_cache(maxsize=64)
+def _json_update(table: sa.Table, key: tuple[str, ...], names: tuple[str, ...]) -> sa.TextClause:
+    """PostgreSQL: `UPDATE t SET c = r.c, ... FROM jsonb_populate_recordset(NULL::t,
+    :rows) AS r WHERE t.key = r.key` (names are the model's own, quoted)."""
+    quote = postgresql.dialect().identifier_preparer
+    name = quote.format_table(table)
+    sets = ", ".join(f"{quote.quote(n)} = r.{quote.quote(n)}" for n in names)
+    match = " AND ".join(f"{name}.{quote.quote(k)} = r.{quote.quote(k)}" for k in key)
+    return sa.text(
+        f"UPDATE {name} SET {sets} FROM jsonb_populate_recordset(NULL::{name}, "
+        f"CAST(:rows AS jsonb)) AS r WHERE {match}"
+    )
+
+
 def _groups(
     batch: list[dict[str, Any]], defaults: Mapping[str, Callable[[], Any]]
 ) -> list[list[dict[str, Any]]]:

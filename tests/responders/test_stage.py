@@ -157,7 +157,10 @@ def test_reposts_raise_one_alert_that_grows(stage: ResponderStage, session: Sess
     assert entry.detail["from_severity"] == "medium"
     assert [r.split(":")[0] for r in entry.detail["reasons"][:3]] == ["classifier", "heat", "spike"]
     assert later[0].sources == sorted(SOURCES)
+    heat, updated = lead.heat, lead.updated_at
     assert handle(stage, [classified(500, minutes=50)]) == []  # heat only: no message
+    hotter, _ = alerts(session)
+    assert hotter.heat > heat and hotter.updated_at > updated
     actions = session.scalars(sa.select(models.AlertLogEntry.action)).all()
     assert sorted(actions) == ["change_severity", "raise", "raise"]
 

@@ -31,6 +31,7 @@ from pipeline.storage.repository import (
     one_of,
     one_of_listed,
     stored_post_ids,
+    update_rows,
     upsert_classifications,
     upsert_departments,
     upsert_posts,
@@ -369,6 +370,28 @@ def test_insert_rows_fails_on_a_stored_key(session: Session) -> None:
     assert count(session, Post) == 4
     with pytest.raises(ValueError, match="author"):
         insert_rows(session, Post, [post("p6", author="张三")])
+
+
+def test_update_rows_sets_the_given_columns_by_key(session: Session) -> None:
+    """Each row sets its own columns on the row of its key; other columns and rows stay;
+    a key not stored updates nothing."""
+    write_rows(session, Event, [event("e1", heat=1.0), event("e2", heat=2.0), event("e3")])
+    later = T0 + timedelta(hours=3)
+    rows = [
+        {"id": "e2", "heat": 7.5, "sources": ["微博", "论坛"], "last_seen": later},
+        {"id": "e1", "heat": 3.0, "sources": None, "last_seen": later},
+        {"id": "e9", "heat": 1.0},
+        {"id": "e3", "title": '新标题 "引号"'},
+    ]
+    assert update_rows(session, Event, rows) == 3
+    session.commit()
+    session.expire_all()
+    e1, e2, e3 = (session.get(Event, i) for i in ("e1", "e2", "e3"))
+    assert (e1.heat, e1.sources, e1.last_seen, e1.title) == (3.0, None, later, "工地扬尘")
+    assert (e2.heat, e2.sources, e2.last_seen) == (7.5, ["微博", "论坛"], later)
+    assert (e3.title, e3.heat, e3.last_seen) == ('新标题 "引号"', 0.0, T0)
+    with pytest.raises(ValueError, match="nope"):
+        update_rows(session, Event, [{"id": "e1", "nope": 1}])
 
 
 # --- classifications --------------------------------------------------------------------
