@@ -125,7 +125,9 @@ def _plan(
         for group in _groups(batch, _python_defaults(table)):
             names = tuple(sorted(group[0]))
             statement = _json_insert(table, names, conflict, (*update,), (*touch,), keep_order)
-            plans.append((statement, {"rows": _json_rows(table, names, group, dialect)}))
+            plans += [
+                (statement, {"rows": doc}) for doc in _json_rows(table, names, group, dialect)
+            ]
         return plans
     statement = _on_conflict(upsert_insert(session, table), table, conflict, update, touch)
     return [(statement, group) for group in _groups(batch, {})]
@@ -147,28 +149,31 @@ def update_rows(session: Session, model: type[Base], rows: Iterable[Row]) -> int
     key = tuple(column.name for column in table.primary_key.columns)
     batch = _prepare(table, rows, key, keep_last=True, keep_order=False)
     dialect = session.get_bind().dialect
-    updated = 0
+    plans: list[tuple[sa.Executable, Any]] = []
     for group in _groups(batch, {}):
         names = tuple(sorted(set(group[0]) - set(key)))
         if not names:
             continue
         if dialect.name == "postgresql":
             statement = _json_update(table, key, names)
-            params: Any = {"rows": _json_rows(table, (*key, *names), group, dialect)}
-        else:
-            statement = (
-                sa.update(table)
-                .where(*(table.c[k] == sa.bindparam(f"k_{k}") for k in key))
-                .values({n: sa.bindparam(f"v_{n}", type_=table.c[n].type) for n in names})
-            )
-            params = [
-                {**{f"k_{k}": r[k] for k in key}, **{f"v_{n}": r[n] for n in names}} for r in group
-            ]
-        result = session.connection().execute(
-            statement, params, execution_options={"preserve_rowcount": True}
+            docs = _json_rows(table, (*key, *names), group, dialect)
+            plans += [(statement, {"rows": doc}) for doc in docs]
+            continue
+        update = (
+            sa.update(table)
+            .where(*(table.c[k] == sa.bindparam(f"k_{k}") for k in key))
+            .values({n: sa.bindparam(f"v_{n}", type_=table.c[n].type) for n in names})
         )
-        updated += result.rowcount
-    return updated
+        params = [
+            {**{f"k_{k}": r[k] for k in key}, **{f"v_{n}": r[n] for n in names}} for r in group
+        ]
+        plans.append((update, params))
+    options = {"preserve_rowcount": True}
+    connection = session.connection()
+    return sum(
+        connection.execute(statement, params, execution_options=options).rowcount  # type: ignore[attr-defined]
+        for statement, params in plans
+    )
 
 
 @lru_cache(maxsize=64)
@@ -250,10 +255,16 @@ def _json_insert(
     return _on_conflict(insert, table, conflict, update, touch)  # type: ignore[return-value]
 
 
+#: Largest JSON document a statement carries (PostgreSQL's `jsonb` holds 256 MB at
+#: most): a batch of long posts is sent in parts under it.
+MAX_JSON_BYTES = 32 << 20
+
+
 def _json_rows(
     table: sa.Table, names: Sequence[str], rows: list[dict[str, Any]], dialect: sa.Dialect
-) -> str:
-    """The rows as one JSON array for `_json_insert`: each value as its column's type
+) -> list[str]:
+    """The rows as JSON arrays for `_json_insert`, one for the batch unless it would
+    pass `MAX_JSON_BYTES` (then halves, in order): each value as its column's type
     would bind it (aware timestamps in UTC; a naive one is refused as on any path), JSON
     columns as they are, bytes as `\\x` hex, NaN and infinities as text PostgreSQL reads."""
     for name, convert in _json_converters(table, dialect, names):
@@ -263,7 +274,15 @@ def _json_rows(
         except (TypeError, ValueError) as exc:  # wrapped as SQLAlchemy wraps a bind error
             message = f"({type(exc).__name__}) {exc} (column {table.name}.{name})"
             raise sa.exc.StatementError(message, None, None, exc) from exc
-    return to_json(rows, inf_nan_mode="strings").decode("utf-8")
+    return _json_parts(rows)
+
+
+def _json_parts(rows: list[dict[str, Any]]) -> list[str]:
+    doc = to_json(rows, inf_nan_mode="strings")
+    if len(doc) <= MAX_JSON_BYTES or len(rows) == 1:
+        return [doc.decode("utf-8")]
+    half = len(rows) // 2
+    return _json_parts(rows[:half]) + _json_parts(rows[half:])
 
 
 def _json_converters(

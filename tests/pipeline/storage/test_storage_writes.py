@@ -372,6 +372,35 @@ def test_insert_rows_fails_on_a_stored_key(session: Session) -> None:
         insert_rows(session, Post, [post("p6", author="张三")])
 
 
+def test_a_batch_over_the_json_limit_goes_in_parts(
+    session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL sends a batch as JSON documents of at most `MAX_JSON_BYTES` (long posts
+    would pass `jsonb`'s 256 MB): split in order, the same rows, counts and ids."""
+    from pipeline.storage import repository
+
+    monkeypatch.setattr(repository, "MAX_JSON_BYTES", 2_000)
+    posts = [post(f"p{i:02d}", text="长" * (100 + i)) for i in range(40)]
+    assert upsert_posts(session, posts[:30]) == 30
+    assert upsert_posts(session, posts) == 10
+    keys = [f"k{i:02d}" for i in range(60, 0, -1)]
+    written = write_rows_returning(
+        session,
+        AlertLogEntry,
+        [{"action": "note", "event_key": key, "detail": {"说明": "x" * 50}} for key in keys],
+        ["event_key", "id"],
+        conflict=("event_key",),
+        keep_order=True,
+    )
+    assert [key for key, _ in sorted(written, key=lambda row: row.id)] == keys
+    assert update_rows(session, Post, [{"id": p["id"], "title": "标题" * 20} for p in posts]) == 40
+    session.commit()
+    assert count(session, Post) == 40
+    stored = dict(session.execute(sa.select(Post.id, Post.text)).all())
+    assert stored == {p["id"]: p["text"] for p in posts}
+    assert set(session.scalars(sa.select(Post.title))) == {"标题" * 20}
+
+
 def test_update_rows_sets_the_given_columns_by_key(session: Session) -> None:
     """Each row sets its own columns on the row of its key; other columns and rows stay;
     a key not stored updates nothing."""
