@@ -45,11 +45,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from pipeline import messages
 from pipeline.storage import models
-from pipeline.storage.repository import (
-    insert_rows,
-    update_rows,
-    write_rows_returning,
-)
+from pipeline.storage.repository import insert_rows, update_rows, write_rows_returning
 from pipeline.storage.types import utcnow
 from responders import metrics
 from responders.deadlines import DeadlineCalculator
@@ -792,12 +788,11 @@ class StageLog:
         then attach them to the session as loaded, so later changes flush as updates."""
         if not self._new:
             return
-        columns = set(models.Alert.__table__.c.keys())
         alerts = sorted(self._new, key=lambda a: a.id)
         insert_rows(
             session,
             models.Alert,
-            [{k: v for k, v in sa.inspect(a).dict.items() if k in columns} for a in alerts],
+            [{k: v for k, v in sa.inspect(a).dict.items() if k in _ALERT_COLUMNS} for a in alerts],
         )
         for alert in alerts:
             make_transient_to_detached(alert)

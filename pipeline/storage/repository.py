@@ -64,12 +64,8 @@ def write_rows(
     Column defaults apply to keys a row leaves out. The session's transaction is used and
     not committed: a stage commits the batch together with its other writes.
     """
-    # psycopg reports the summed rowcount of an executemany (SQLite), but SQLAlchemy only
-    # keeps it when asked to (`preserve_rowcount`).
-    options = {"preserve_rowcount": True}
-    return sum(
-        session.execute(statement, params, execution_options=options).rowcount  # type: ignore[attr-defined]
-        for statement, params in _plan(session, model, rows, conflict, update, touch, keep_order)
+    return _rowcount(
+        session.execute, _plan(session, model, rows, conflict, update, touch, keep_order)
     )
 
 
@@ -149,7 +145,7 @@ def update_rows(session: Session, model: type[Base], rows: Iterable[Row]) -> int
     key = tuple(column.name for column in table.primary_key.columns)
     batch = _prepare(table, rows, key, keep_last=True, keep_order=False)
     dialect = session.get_bind().dialect
-    plans: list[tuple[sa.Executable, Any]] = []
+    plans: list[tuple[Any, Any]] = []
     for group in _groups(batch, {}):
         names = tuple(sorted(set(group[0]) - set(key)))
         if not names:
@@ -168,10 +164,16 @@ def update_rows(session: Session, model: type[Base], rows: Iterable[Row]) -> int
             {**{f"k_{k}": r[k] for k in key}, **{f"v_{n}": r[n] for n in names}} for r in group
         ]
         plans.append((update, params))
+    return _rowcount(session.connection().execute, plans)
+
+
+def _rowcount(execute: Callable[..., Any], plans: Sequence[tuple[Any, Any]]) -> int:
+    """Run the plans; the rows they inserted or changed. psycopg reports the summed
+    rowcount of an executemany (SQLite's path), but SQLAlchemy only keeps it when asked
+    to (`preserve_rowcount`)."""
     options = {"preserve_rowcount": True}
-    connection = session.connection()
     return sum(
-        connection.execute(statement, params, execution_options=options).rowcount  # type: ignore[attr-defined]
+        execute(statement, params, execution_options=options).rowcount
         for statement, params in plans
     )
 
@@ -234,7 +236,7 @@ def _json_insert(
     touch: tuple[str, ...],
     keep_order: bool,
 ) -> postgresql.Insert:
-    """PostgreSQL: `INSERT INTO t (names) SELECT names FROM json_populate_recordset(NULL::t,
+    """PostgreSQL: `INSERT INTO t (names) SELECT names FROM jsonb_populate_recordset(NULL::t,
     :rows) ... ON CONFLICT ...`. The server turns each JSON value into its column's type
     (timestamps from ISO text, JSON columns as they are, `bytea` from `\\x` hex).
 
@@ -415,15 +417,15 @@ def _prepare(
     """
     prepared: list[dict[str, Any]] = []
     position: dict[tuple[Any, ...], int] = {}
-    for row in rows:
+    for row in map(partial(_checked, table), rows):
         key = tuple(row.get(name) for name in conflict)
         if any(value is None for value in key):  # NULL never conflicts (e.g. no event_key)
-            prepared.append(_checked(table, row))
+            prepared.append(row)
         elif key not in position:
             position[key] = len(prepared)
-            prepared.append(_checked(table, row))
+            prepared.append(row)
         elif keep_last:
-            prepared[position[key]] = _checked(table, row)
+            prepared[position[key]] = row
     if keep_order:
         return prepared
     keyed = sorted(position.items(), key=_key_order(position))
