@@ -62,6 +62,8 @@ MAX_DISTANCE = BANDS - 1
 #: block's values (with the single bands it covered a fifth to a half of each), and the
 #: lookup costs the same whatever the table holds.
 BLOCK_BANDS = ((0, 1), (2, 3), (4, 5))
+#: (shift, width) of each band in the hash.
+_BANDS = tuple((sum(BAND_WIDTHS[:i]), width) for i, width in enumerate(BAND_WIDTHS))
 #: (shift, width) of each block in the hash.
 _BLOCKS = tuple(
     (sum(BAND_WIDTHS[:low]), BAND_WIDTHS[low] + BAND_WIDTHS[high]) for low, high in BLOCK_BANDS
@@ -112,11 +114,7 @@ def simhash(text: str, shingle: int = 3) -> int:
 
 @lru_cache(maxsize=1 << 14)
 def bands(fingerprint: int) -> tuple[int, ...]:
-    out, shift = [], 0
-    for width in BAND_WIDTHS:
-        out.append((fingerprint >> shift) & ((1 << width) - 1))
-        shift += width
-    return tuple(out)
+    return tuple((fingerprint >> shift) & ((1 << width) - 1) for shift, width in _BANDS)
 
 
 def hamming(a: int, b: int) -> int:
@@ -536,11 +534,10 @@ def lock_keys(fingerprints: Sequence[int], bases: Sequence[int]) -> list[int]:
         return []
     fps = np.fromiter(fingerprints, dtype=np.uint64, count=len(fingerprints))
     base = np.fromiter(bases, dtype=np.int64, count=len(bases))
-    parts, shift = [], 0
-    for i, width in enumerate(BAND_WIDTHS):
+    parts = []
+    for i, (shift, width) in enumerate(_BANDS):
         band = ((fps >> np.uint64(shift)) & np.uint64((1 << width) - 1)).astype(np.int64)
         parts.append(base | (i << _BAND_BITS) | band)
-        shift += width
     return np.unique(np.concatenate(parts)).tolist()
 
 

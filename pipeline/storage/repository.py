@@ -306,6 +306,7 @@ def _bytea_hex(value: bytes | None) -> str | None:
     return None if value is None else "\\x" + bytes(value).hex()
 
 
+@lru_cache(maxsize=128)
 def _python_defaults(table: sa.Table) -> dict[str, Callable[[], Any]]:
     """The Python-side column defaults (`default=`), which SQLAlchemy applies to an
     `INSERT ... VALUES` it renders but not to an `INSERT ... SELECT`."""
