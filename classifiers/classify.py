@@ -10,7 +10,6 @@ install classifies without training. Lexicons, watchlists and severity rules are
 
 from __future__ import annotations
 
-import gc
 import json
 import logging
 from collections.abc import Callable, Sequence
@@ -25,6 +24,7 @@ from classifiers.severity import SeverityGrader, load_config
 from classifiers.text import prepare
 from classifiers.tokenize import Tokenizer
 from classifiers.watchlists import Watchlists
+from pipeline import collector
 from pipeline import config as config_files
 from pipeline.messages import Classification, DepartmentScore, now_utc
 from pipeline.settings import Settings
@@ -158,18 +158,13 @@ class Classifier:
         The cycle collector is paused for the batch: a batch makes ~100 short-lived
         containers per post and no cycles, and its passes, each walking the ~150,000
         objects of the loaded models, cost 5-20 % of the time (benchmarks/classify.py);
-        it runs again afterwards. (A stage process also freezes what it loaded at start:
-        `pipeline.runner.run_stage`.)
+        it runs again afterwards (`pipeline.collector`; a stage pauses it for its whole
+        batch too).
         """
         if not docs:
             return []
-        paused = gc.isenabled()
-        gc.disable()
-        try:
+        with collector.paused():
             return self._classify(docs, cleaned)
-        finally:
-            if paused:
-                gc.enable()
 
     def _classify(self, docs: Sequence[Doc], cleaned: bool) -> list[Classification]:
         classified_at = now_utc()  # one instant per batch: the posts are judged together

@@ -19,7 +19,6 @@ Stages fed by a timer rather than by topics (the scheduler) derive from `Periodi
 
 from __future__ import annotations
 
-import gc
 import logging
 import signal
 import threading
@@ -32,7 +31,7 @@ from functools import cached_property
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
-from pipeline import metrics
+from pipeline import collector, metrics
 from pipeline.bus import Bus, BusError, Consumer, Producer, Record, open_bus
 from pipeline.messages import TOPICS, Message, MessageError, dlq_topic, now_utc
 from pipeline.settings import Settings
@@ -286,7 +285,8 @@ class Runner:
                 while not self.stop:
                     records = consumer.poll(self.batch_size, self.poll_timeout)
                     if records:
-                        self.process_batch(records, consumer, producer)
+                        with collector.paused():
+                            self.process_batch(records, consumer, producer)
                     self._report_lag(consumer)
         finally:
             metrics.STAGE_UP.labels(name).set(0)
@@ -424,11 +424,7 @@ def run_stage(name: str, settings: Settings, stop: StopFlag | None = None) -> No
     try:
         ensure_topics(bus, settings)
         stage = classes[name](StageContext(settings=settings, bus=bus))
-        # What the stage loaded (models, config, modules) lives as long as the process:
-        # moved out of the collector's generations, it is not traversed again by every
-        # full collection that the batches' garbage triggers.
-        gc.collect()
-        gc.freeze()
+        collector.freeze_loaded()
         try:
             stage.run(stop)
         finally:

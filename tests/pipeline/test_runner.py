@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -31,9 +32,11 @@ class EchoStage(ConsumerStage[Post]):
         self.flaky = flaky  # fail this many calls, then succeed
         self.handled: list[str] = []
         self.calls = 0
+        self.collecting: list[bool] = []  # whether the cycle collector ran, per call
 
     def handle(self, items: Sequence[Item[Post]]) -> list[Outgoing]:
         self.calls += 1
+        self.collecting.append(gc.isenabled())
         if self.flaky:
             self.flaky -= 1
             raise ConnectionError("database went away")
@@ -106,6 +109,15 @@ def test_processes_publishes_and_commits(bus: LocalBus, isolated_env: Path) -> N
     outs = sorted(Post.from_json(r.value).text for r in read_all(bus, OUT))
     assert outs == ["A", "B", "C"]
     assert committed_total(bus, stage.group) == 3
+
+
+def test_cycle_collector_is_paused_for_each_batch_only(bus: LocalBus, isolated_env: Path) -> None:
+    stage = EchoStage(StageContext(load_settings(), bus))
+    publish(bus, [post_json(t) for t in ["a", "b"]])
+    assert gc.isenabled()
+    run_until_drained(Runner(stage, poll_timeout=0.05), bus)
+    assert stage.collecting and not any(stage.collecting)
+    assert gc.isenabled()
 
 
 def test_poison_messages_go_to_dlq_and_the_rest_goes_on(bus: LocalBus, isolated_env: Path) -> None:
