@@ -11,7 +11,8 @@ models are loaded, then:
 - throughput: publishes `--posts` posts (serialised before the clock starts, as a
   crawler hands them over) to `posts.raw` at once and times until the
   responder has filed every one into an event (its alerts are committed in the same
-  transaction); posts/s over that span;
+  transaction); posts/s over that span, and `sustained_posts_per_second` from 10 % to
+  90 % of them filed (the full pipeline's rate, without its fill and drain);
 - latency: publishes at a steady `--rate` posts/s for `--seconds`, each post with its
   `fetched_at` set as it is published, and reads the `alerts` topic: for every alert
   created, the time from its first post's `fetched_at` to the alert message arriving
@@ -188,14 +189,29 @@ class Pipeline:
                 producer.publish(TOPIC_POSTS_RAW, value, key)
             producer.flush()
 
-    def wait_filed(self, count: int, timeout: float) -> None:
+    def wait_filed(self, count: int, timeout: float) -> list[tuple[float, int]]:
+        """Wait until `count` posts are filed; the (perf_counter, filed) readings."""
         deadline = time.monotonic() + timeout
-        while self.filed() < count:
+        readings = [(time.perf_counter(), self.filed())]
+        while readings[-1][1] < count:
             if time.monotonic() > deadline:
-                raise TimeoutError(f"{self.filed()} of {count} posts filed after {timeout}s")
+                raise TimeoutError(f"{readings[-1][1]} of {count} posts filed after {timeout}s")
             if self.process is not None and self.process.poll() is not None:
                 raise RuntimeError("yuqing run exited; see run.log")
             time.sleep(0.05)
+            readings.append((time.perf_counter(), self.filed()))
+        return readings
+
+
+def sustained_rate(readings: list[tuple[float, int]], before: int, total: int) -> float | None:
+    """Posts/s from the reading where 10 % of `total` had been filed to the one where 90 %
+    had: the rate of the full pipeline, without the fill (the first posts pass every
+    stage's first batch before any is filed) and the drain (the responder's last batch
+    after the classifier's). Filing comes in steps of a responder batch, read every
+    50 ms. None when one reading saw both (a run of a batch or two)."""
+    low = next(r for r in readings if r[1] - before >= 0.1 * total)
+    high = next(r for r in readings if r[1] - before >= 0.9 * total)
+    return (high[1] - low[1]) / (high[0] - low[0]) if high[0] > low[0] else None
 
 
 def encoded(posts: list[Post]) -> list[tuple[bytes, bytes]]:
@@ -333,8 +349,9 @@ def run_setup(name: str, args: argparse.Namespace, tmp: Path) -> dict[str, float
             cpu_before = stage_cpu(pipe.process.pid)
             started = time.perf_counter()
             pipe.publish(posts)
-            pipe.wait_filed(len(warm) + len(posts), 600)
+            readings = pipe.wait_filed(len(warm) + len(posts), 600)
             elapsed = time.perf_counter() - started
+            sustained = sustained_rate(readings, len(warm), len(posts))
             cpu = stage_cpu(pipe.process.pid)
             alerts = pipe.alerts()
             delays = latency(pipe, gen, args.rate, args.seconds)
@@ -344,6 +361,7 @@ def run_setup(name: str, args: argparse.Namespace, tmp: Path) -> dict[str, float
         "posts": args.posts,
         "seconds": round(elapsed, 2),
         "posts_per_second": round(args.posts / elapsed, 1),
+        "sustained_posts_per_second": sustained and round(sustained, 1),
         "alerts_stored": alerts,
         "latency_alerts": len(delays),
         "latency_p50_s": round(percentile(delays, 50), 3),
