@@ -50,6 +50,13 @@ class Settings(BaseSettings):
     kafka_session_timeout_ms: int = Field(
         10_000, ge=1000, description="consumer-group session timeout"
     )
+    kafka_fetch_max_wait_ms: int = Field(
+        100,
+        ge=1,
+        le=5000,
+        description="longest a consumer's fetch waits at the broker for new records "
+        "(a broker that answers only then, as Tansu does, adds it to every hop's latency)",
+    )
     topic_partitions: int = Field(
         6, ge=1, le=256, description="partitions for topics yuqing creates"
     )

@@ -17,6 +17,7 @@ def open_bus(settings: Settings) -> Bus:
             settings.kafka_bootstrap_servers,
             client_id=settings.kafka_client_id,
             session_timeout_ms=settings.kafka_session_timeout_ms,
+            fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
         )
     from pipeline.bus.local import LocalBus
 

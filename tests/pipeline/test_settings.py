@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from pipeline import config
-from pipeline.settings import ConfigError, load_settings
+from pipeline.settings import ConfigError, Settings, load_settings
 
 REPO_CONFIG = Path(__file__).resolve().parents[2] / "config"
 
@@ -77,3 +77,15 @@ def test_config_check_names_file_key_and_problem(tmp_path: Path) -> None:
     )
     assert any("departments.yaml" in p and "'education' appears twice" in p for p in problems)
     assert any("broken.yaml: not valid YAML" in p for p in problems)
+
+
+def test_every_setting_is_in_the_readme_with_its_default() -> None:
+    """The README's Configuration table is what operators read: no setting missing, no
+    default out of date."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    rows = {line.split(" | ")[0]: line for line in readme.splitlines() if line.startswith("| `")}
+    for name, field in Settings.model_fields.items():
+        row = rows.get(f"| `YUQING_{name.upper()}`")
+        assert row is not None, f"YUQING_{name.upper()} is not in the README's table"
+        default = "—" if field.default is None else f"`{field.default}`"
+        assert row.split(" | ")[1] == default, row

@@ -14,8 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.bus import open_bus
 from pipeline.bus.base import BusError
 from pipeline.bus.kafka import KafkaBus
+from pipeline.settings import Settings, load_settings
 from tests.conftest import free_port
 from tests.pipeline.bus.conftest import (
     drain,
@@ -270,3 +272,19 @@ def test_close_closes_every_client_and_is_idempotent(kafka_broker: str, unique: 
         bus.topics()
     producer.close()
     consumer.close()
+
+
+def test_consumers_fetch_wait_comes_from_the_settings(
+    kafka_broker: str, unique: str, isolated_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`YUQING_KAFKA_FETCH_MAX_WAIT_MS` bounds how long a fetch waits at the broker: Tansu
+    answers a fetch with nothing new only when that time is up."""
+    monkeypatch.setenv("YUQING_BUS", "kafka")
+    monkeypatch.setenv("YUQING_KAFKA_BOOTSTRAP_SERVERS", kafka_broker)
+    monkeypatch.setenv("YUQING_KAFKA_FETCH_MAX_WAIT_MS", "250")
+    topic = f"fetchwait.{unique}"
+    with open_bus(load_settings()) as bus:
+        bus.create_topics({topic: 1})
+        with bus.consumer([topic], f"g-{unique}") as consumer:
+            assert consumer._client.config["fetch_max_wait_ms"] == 250
+    assert Settings.model_fields["kafka_fetch_max_wait_ms"].default == 100
