@@ -3,8 +3,8 @@
 A stage loads a lot once (models, config, SQLAlchemy metadata, modules) and then works
 in batches that make many short-lived containers and few reference cycles. Left to its
 default thresholds, the collector runs every 700 allocations and keeps walking the
-batch's live objects (and, in its full passes, everything the stage loaded): measured
-in the responder, ~0.3 s of a 10,000-post run, ~10 % of its CPU. So:
+batch's live objects (in its full passes, everything made since start-up too):
+measured in the responder, ~0.3 s of a 10,000-post run, ~10 % of its CPU. So:
 
 - `freeze_loaded` moves what the stage loaded at start out of the generations for good;
 - `paused` stops automatic collection for one batch; the batch's objects have died by
