@@ -189,7 +189,7 @@ class Pipeline:
             return c.execute(sa.text("SELECT count(*) FROM alerts")).scalar_one()
 
     def publish(self, records: list[tuple[bytes, bytes]]) -> None:
-        """Publish encoded posts (`encoded`) to `posts.raw` and wait for the broker."""
+        """Publish posts as `encoded` to `posts.raw` and wait for the broker."""
         with self.bus.producer() as producer:
             for value, key in records:
                 producer.publish(TOPIC_POSTS_RAW, value, key)
@@ -220,9 +220,9 @@ def sustained_rate(readings: list[tuple[float, int]], before: int, total: int) -
     return (high[1] - low[1]) / (high[0] - low[0]) if high[0] > low[0] else None
 
 
-def encoded(posts: list[Post]) -> list[tuple[bytes, bytes]]:
-    """Each post as the (value, key) a crawler publishes."""
-    return [(post.to_json(), post.id.encode()) for post in posts]
+def encoded(post: Post) -> tuple[bytes, bytes]:
+    """The post as the (value, key) a crawler publishes."""
+    return post.to_json(), post.id.encode()
 
 
 def latency(pipe: Pipeline, gen: Posts, rate: float, seconds: float) -> list[float]:
@@ -258,7 +258,7 @@ def latency(pipe: Pipeline, gen: Posts, rate: float, seconds: float) -> list[flo
                 time.sleep(wait)
             post = gen.post("latency", i)
             fetched[event_id_for(post.id)] = post.fetched_at
-            producer.publish(TOPIC_POSTS_RAW, post.to_json(), post.id.encode())
+            producer.publish(TOPIC_POSTS_RAW, *encoded(post))
             producer.flush()
     pipe.wait_filed(before + total, 120)
     time.sleep(2)
@@ -346,11 +346,11 @@ def run_setup(name: str, args: argparse.Namespace, tmp: Path) -> dict[str, float
         try:
             pipe.start()
             warm = [gen.post("warm", i) for i in range(50)]
-            pipe.publish(encoded(warm))
+            pipe.publish([encoded(post) for post in warm])
             pipe.wait_filed(len(warm), 300)
             # Encoded before the clock starts: what is timed is the pipeline, and the
             # crawlers' own work (building and serialising posts) is not part of it.
-            posts = encoded([gen.post("throughput", i) for i in range(args.posts)])
+            posts = [encoded(gen.post("throughput", i)) for i in range(args.posts)]
             assert pipe.process is not None
             cpu_before = stage_cpu(pipe.process.pid)
             started = time.perf_counter()
@@ -367,7 +367,7 @@ def run_setup(name: str, args: argparse.Namespace, tmp: Path) -> dict[str, float
         "posts": args.posts,
         "seconds": round(elapsed, 2),
         "posts_per_second": round(args.posts / elapsed, 1),
-        "sustained_posts_per_second": sustained and round(sustained, 1),
+        "sustained_posts_per_second": None if sustained is None else round(sustained, 1),
         "alerts_stored": alerts,
         "latency_alerts": len(delays),
         "latency_p50_s": round(percentile(delays, 50), 3),
