@@ -28,7 +28,9 @@ the caller's transaction: a post already in `event_posts` is not counted again, 
 replayed batch changes nothing (its events are reported as `replayed`). Event ids derive
 from the first post's id. On PostgreSQL, workers that cluster at the same time take
 transaction-scoped advisory locks on the bands they look up (in one sorted order), so two
-workers cannot open two events for the same text.
+workers cannot open two events for the same text, and lock the candidate events' rows
+(in id order), so two posts that reach one event through different bands add to its
+counts one after the other.
 """
 
 from __future__ import annotations
@@ -207,6 +209,16 @@ class EventStore:
         """File `posts` into events (new or existing), update their counts, heat and
         spikes; returns what changed. Uses the caller's transaction."""
         unique = list({p.post_id: p for p in posts}.values())
+        if not unique:
+            return ClusterResult({}, set(), {})
+        for post, fingerprint in zip(
+            unique, simhashes([p.text for p in unique], self.clustering.shingle), strict=True
+        ):
+            post.fingerprint = fingerprint
+        # Locked before asking which posts are filed already: a post that two workers
+        # hold at once (a batch redelivered during a rebalance) is then filed by the
+        # first, and the second, waiting on the same bands, finds it filed.
+        self._lock(session, unique)
         known = dict(
             session.execute(
                 sa.select(models.EventPost.post_id, models.EventPost.event_id).where(
@@ -218,11 +230,6 @@ class EventStore:
         result = ClusterResult({}, set(known.values()), dict(known))
         if not fresh:
             return result
-        for post, fingerprint in zip(
-            fresh, simhashes([p.text for p in fresh], self.clustering.shingle), strict=True
-        ):
-            post.fingerprint = fingerprint
-        self._lock(session, fresh)
         new_fingerprints = self._assign(session, fresh, result.touched)
         result.event_of.update(
             (p.post_id, event_id) for event_id, t in result.touched.items() for p in t.new_posts
@@ -292,13 +299,20 @@ class EventStore:
         if not rows:
             return []
         table = models.Event.__table__
+        # Locked (PostgreSQL, in id order): two workers whose posts reach one event
+        # through different bands hold different advisory locks, so without this both
+        # would write its counts from what they read before the other's commit. The
+        # second waits here and reads the first's committed row.
         events = {
             row.id: EventRow(**row._mapping)
             for row in session.execute(
-                sa.select(*(table.c[name] for name in _EVENT_COLUMNS)).where(
+                sa.select(*(table.c[name] for name in _EVENT_COLUMNS))
+                .where(
                     one_of(session, table.c.id, {event_id for _, event_id in rows}),
                     table.c.last_seen >= posts[0].at - self.window,
                 )
+                .order_by(table.c.id)
+                .with_for_update(key_share=True)  # FOR NO KEY UPDATE, as its upsert takes
             )
         }
         return [_Candidate(fp, events[event_id]) for fp, event_id in rows if event_id in events]

@@ -15,6 +15,8 @@ from pipeline.storage import models
 from responders.events import (
     BAND_WIDTHS,
     BLOCK_BANDS,
+    MAX_DISTANCE,
+    ClusterResult,
     EventStore,
     PostRef,
     _probes,
@@ -372,37 +374,94 @@ def test_lock_keys_are_one_per_topic_band_sorted() -> None:
     assert lock_keys([], []) == []
 
 
-@pytest.mark.postgres
-@pytest.mark.parametrize("engine", ["postgres"], indirect=True)
-def test_two_workers_clustering_one_story_at_once_open_one_event(engine, store) -> None:
-    """PostgreSQL: a worker filing a repost waits for the advisory locks of another that
-    is filing the original and has not committed; it then finds that event rather
-    than opening a second one."""
+def file_while_another_holds(engine, held: list[PostRef], waiting: list[PostRef]):
+    """PostgreSQL, two workers at once: one files `held` and keeps its transaction open;
+    another then files `waiting` and must wait on its locks (checked: it has not
+    finished a second later) until the first commits. Returns the second's result."""
     import threading
 
     from pipeline.storage.db import session_factory
 
     sessions = session_factory(engine)
-    first, second = ref(0), ref(1, f"转发微博 //@网友1: 关注 //@本地通: {STORY}")
-    with sessions() as setup:
-        store_posts(setup, [first, second])
-        setup.commit()
-    done: list[object] = []
+    done: list[ClusterResult] = []
 
-    def file_second() -> None:
+    def file_waiting() -> None:
         with sessions() as other:
-            done.append(EventStore(AlertRulesFile()).add(other, [second]))
+            done.append(EventStore(AlertRulesFile()).add(other, waiting))
             other.commit()
 
     with sessions() as session:
-        store.add(session, [first])  # holds its locks, uncommitted
-        worker = threading.Thread(target=file_second)
+        EventStore(AlertRulesFile()).add(session, held)
+        worker = threading.Thread(target=file_waiting)
         worker.start()
         worker.join(1.0)
-        assert worker.is_alive() and not done  # waiting on the locks
+        assert worker.is_alive() and not done  # waiting on the first's locks
         session.commit()
     worker.join(10)
-    assert len(done) == 1
-    with sessions() as session:
-        [event] = session.scalars(sa.select(models.Event)).all()
-        assert event.id == event_id_for("p0") and event.post_count == 2
+    [result] = done
+    return result
+
+
+def only_event(session: Session) -> models.Event:
+    [event] = session.scalars(sa.select(models.Event)).all()
+    return event
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("engine", ["postgres"], indirect=True)
+def test_two_workers_clustering_one_story_at_once_open_one_event(engine, session) -> None:
+    """PostgreSQL: a worker filing a repost waits for the advisory locks of another that
+    is filing the original and has not committed; it then finds that event rather
+    than opening a second one."""
+    first, second = ref(0), ref(1, f"转发微博 //@网友1: 关注 //@本地通: {STORY}")
+    store_posts(session, [first, second])
+    session.commit()
+    file_while_another_holds(engine, [first], [second])
+    event = only_event(session)
+    assert event.id == event_id_for("p0") and event.post_count == 2
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("engine", ["postgres"], indirect=True)
+def test_two_workers_reaching_one_event_through_different_bands_both_count(
+    engine, session, store, monkeypatch
+) -> None:
+    """PostgreSQL: two posts that join one stored event but share no band with each other
+    take different advisory locks. The second worker waits on the event's row until the
+    first commits, then counts on from its row: the event ends with both posts, not with
+    the count of whichever wrote last."""
+    from responders import events
+
+    # Hand-picked hashes: the story at 0; one post with a bit in each band but the
+    # first, the other in each band but the second, at different places. Each is 5 bits
+    # from the story (it joins its event) and differs from the other in every band.
+    shifts = [shift for shift, _ in events._BANDS]
+    one = sum(1 << (shift + 1) for shift in shifts[1:])
+    two = sum(1 << (shift + 2) for i, shift in enumerate(shifts) if i != 1)
+    assert all(a != b for a, b in zip(bands(one), bands(two), strict=True))
+    assert hamming(one, 0) == hamming(two, 0) == MAX_DISTANCE
+    hashes = {"故事": 0, "一": one, "二": two}
+    monkeypatch.setattr(events, "simhashes", lambda texts, shingle: [hashes[t] for t in texts])
+    story, first, second = ref(0, "故事"), ref(1, "一", minutes=1), ref(2, "二", minutes=2)
+    add(session, store, [story])
+    store_posts(session, [first, second])
+    session.commit()
+    file_while_another_holds(engine, [first], [second])
+    session.expire_all()
+    event = only_event(session)
+    assert event.post_count == 3 and event.source_count == 3
+    members = session.scalars(sa.select(models.EventPost.post_id)).all()
+    assert sorted(members) == ["p0", "p1", "p2"]
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("engine", ["postgres"], indirect=True)
+def test_a_post_two_workers_hold_at_once_is_filed_once(engine, session) -> None:
+    """PostgreSQL: a batch redelivered during a rebalance can be in two workers' hands at
+    once. The second waits on the first's locks, then finds the post filed (a replay):
+    its event counts it once."""
+    store_posts(session, [ref(0)])
+    session.commit()
+    again = file_while_another_holds(engine, [ref(0)], [ref(0)])
+    assert not again.touched and again.replayed == {event_id_for("p0")}
+    assert only_event(session).post_count == 1
