@@ -12,6 +12,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, StatementError
 from sqlalchemy.orm import Session
 
+from pipeline.storage import repository
 from pipeline.storage.models import (
     Alert,
     AlertLogEntry,
@@ -315,6 +316,30 @@ def test_values_round_trip_exactly(session: Session) -> None:
     assert (stored.text, stored.snapshot, stored.title) == (text, snapshot, "{a,b}")
     heats = dict(session.execute(sa.select(Event.id, Event.heat)).all())
     assert heats == {"e1": float("inf"), "e2": 5e-324, "e3": 1 / 3}
+
+
+def test_values_round_trip_exactly_through_a_table_without_json_columns(
+    session: Session,
+) -> None:
+    """The same through `alerts`, which PostgreSQL reads as `json` rather than `jsonb`
+    (`repository._populate`): inserted, updated, and back as they went in."""
+    assert "json_populate_recordset" in repository._populate(Alert.__table__)
+    assert "jsonb_populate_recordset" in repository._populate(Event.__table__)
+    title = '引号" 反斜杠\\ 换行\n 制表\t \u2028 emoji 🚨 </script> \x01 ' + "长" * 400
+    upsert_departments(session, [department()])
+    rows = [
+        alert("a1", "k1", title=title, heat=float("inf"), overdue=True),
+        alert("a2", "k2", heat=5e-324, topic=None, closed_post_count=0),
+    ]
+    insert_rows(session, Alert, rows)
+    later = T0 + timedelta(hours=5, microseconds=7)
+    assert update_rows(session, Alert, [{"id": "a2", "heat": 1 / 3, "updated_at": later}]) == 1
+    session.commit()
+    session.expire_all()
+    a1, a2 = session.get(Alert, "a1"), session.get(Alert, "a2")
+    assert (a1.title, a1.heat, a1.overdue) == (title, float("inf"), True)
+    assert a1.ack_due == rows[0]["ack_due"]
+    assert (a2.heat, a2.updated_at, a2.topic, a2.closed_post_count) == (1 / 3, later, None, 0)
 
 
 def test_left_out_columns_get_their_defaults(session: Session) -> None:
