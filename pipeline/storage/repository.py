@@ -256,8 +256,8 @@ def _json_insert(
 def _populate(table: sa.Table) -> str:
     """The rows of `:rows` as records of `table`: `jsonb_populate_recordset`, or
     `json_populate_recordset` for a table without JSON columns. Parsing into `jsonb`
-    sorts every object's keys: on `alerts` (21 columns) that doubles the step, ~12 µs a
-    row on the test server, while `json` is read as it comes. A JSON column's value,
+    sorts every object's keys: on `alerts` (21 columns) that up to doubles the step,
+    5–14 µs a row on the test server, while `json` is read as it comes. A JSON column's value,
     though, arrives from `json` as text to parse again (the classifications'
     explanations cost more that way than the sort saves)."""
     kind = "jsonb" if any(isinstance(c.type, sa.JSON) for c in table.columns) else "json"
