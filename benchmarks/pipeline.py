@@ -3,6 +3,7 @@
     python benchmarks/pipeline.py [--posts 3000] [--rate 100] [--seconds 20]
                                   [--setups local-sqlite,kafka-postgres]
                                   [--postgres URL] [--kafka HOST:PORT]
+                                  [--stage-threads N]
 
 For each setup it starts `yuqing run persist classifier responder` (three stage
 processes under the supervisor, sharing the machine's cores), warms it up until the
@@ -27,7 +28,9 @@ Posts are 250–350 characters, built from the department corpus
 (`classifiers/data/departments/labels.jsonl`) with a complaint phrase, a third of them
 Weibo-style reposts of earlier ones. `kafka-postgres` starts a Tansu broker unless
 `--kafka` names one, and uses a schema of its own on `--postgres` (default: the test
-server's URL).
+server's URL). `--stage-threads` sets `YUQING_STAGE_THREADS` for the stages (default: the
+setting's own), to compare the responder handling a batch's topics at once with one
+thread.
 """
 
 from __future__ import annotations
@@ -326,6 +329,8 @@ def run_setup(name: str, args: argparse.Namespace, tmp: Path) -> dict[str, float
         PYTHONPATH=str(REPO),
         YUQING_LOG_LEVEL="WARNING",
     )
+    if args.stage_threads is not None:
+        env["YUQING_STAGE_THREADS"] = str(args.stage_threads)
     use_kafka = name.startswith("kafka")
     broker = kafka(args.kafka, tmp / f"{name}-broker.log") if use_kafka else nullcontext("")
     database = (
@@ -365,6 +370,7 @@ def run_setup(name: str, args: argparse.Namespace, tmp: Path) -> dict[str, float
             pipe.stop()
     return {
         "posts": args.posts,
+        "stage_threads": pipe.settings.stage_threads,
         "seconds": round(elapsed, 2),
         "posts_per_second": round(args.posts / elapsed, 1),
         "sustained_posts_per_second": None if sustained is None else round(sustained, 1),
@@ -391,6 +397,7 @@ def main() -> None:
     parser.add_argument("--setups", default="local-sqlite,kafka-postgres")
     parser.add_argument("--postgres", default=POSTGRES_URL)
     parser.add_argument("--kafka", default=None)
+    parser.add_argument("--stage-threads", type=int, default=None)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="yuqing-bench-") as tmp:
         for name in args.setups.split(","):

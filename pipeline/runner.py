@@ -11,6 +11,9 @@ outgoing messages. The runner owns everything around it:
   `stage_max_retries` times, with backoff) and one that keeps failing goes to the DLQ with
   its error, while the rest of the batch goes on;
 - SIGTERM/SIGINT: the batch in hand is finished and committed, then the loop ends;
+- parallel parts: a stage that can split a batch into parts touching disjoint rows
+  (`ConsumerStage.split`) has them handled on `stage_threads` threads at once, each in
+  its own transaction; the batch is published and committed once every part is done;
 - metrics: messages by outcome, batch time, consumer lag, DLQ count.
 
 Stages fed by a timer rather than by topics (the scheduler) derive from `PeriodicStage`:
@@ -26,7 +29,8 @@ import time
 import traceback
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
 from functools import cached_property
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
@@ -126,6 +130,12 @@ class ConsumerStage(Stage, Generic[M]):
     def handle(self, items: Sequence[Item[M]]) -> list[Outgoing]:
         """Process and store a batch; return what to publish. Raise to fail the batch."""
 
+    def split(self, items: Sequence[Item[M]], parts: int) -> list[Sequence[Item[M]]]:
+        """The batch as at most `parts` sub-batches that touch disjoint rows, so the
+        runner may `handle` them at once on threads of their own. By default the batch
+        stays whole: items that may share rows must be handled in one transaction."""
+        return [items]
+
     @classmethod
     def transient_errors(cls) -> tuple[type[BaseException], ...]:
         """Errors of the environment, not of a message: retried until they pass."""
@@ -139,6 +149,7 @@ class ConsumerStage(Stage, Generic[M]):
             self,
             batch_size=settings.stage_batch_size,
             max_retries=settings.stage_max_retries,
+            threads=settings.stage_threads,
             stop=stop,
         ).run()
 
@@ -236,6 +247,19 @@ class StopFlag:
             signal.signal(signal.SIGINT, self.set)
 
 
+@dataclass
+class _Handled:
+    """What handling a batch (or a part of one) gave: messages to publish, and records
+    for the dead-letter topic with the reason. Published by the runner's own thread."""
+
+    outgoing: list[Outgoing] = field(default_factory=list)
+    dead: list[tuple[Record, str]] = field(default_factory=list)
+
+    def add(self, other: _Handled) -> None:
+        self.outgoing.extend(other.outgoing)
+        self.dead.extend(other.dead)
+
+
 class _Interrupted(Exception):
     """Stop was requested while waiting out a transient error."""
 
@@ -255,6 +279,7 @@ class Runner:
         max_retries: int = 3,
         retry_backoff: float = 0.2,
         poll_timeout: float = 0.5,
+        threads: int = 1,
         stop: StopFlag | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ):
@@ -263,9 +288,11 @@ class Runner:
         self.max_retries = max_retries
         self.retry_backoff = retry_backoff
         self.poll_timeout = poll_timeout
+        self.threads = threads
         self.stop = stop if stop is not None else StopFlag()
         self._sleep = sleep
         self._lag_at = 0.0
+        self._pool: ThreadPoolExecutor | None = None
 
     def run(self) -> None:
         bus = self.stage.ctx.bus
@@ -289,6 +316,8 @@ class Runner:
                             self.process_batch(records, consumer, producer)
                     self._report_lag(consumer)
         finally:
+            if self._pool is not None:
+                self._pool.shutdown()
             metrics.STAGE_UP.labels(name).set(0)
             log.info("stage %s: stopped", name)
 
@@ -303,10 +332,12 @@ class Runner:
             except MessageError as exc:
                 self._dead_letter(producer, record, f"undecodable: {exc.reason}")
         try:
-            outgoing = self._handle_with_retries(items, producer) if items else []
+            handled = self._handle_parts(items)
         except _Interrupted:
             return  # stopped during an outage: nothing committed, the batch comes again
-        for out in outgoing:
+        for record, reason in handled.dead:
+            self._dead_letter(producer, record, reason)
+        for out in handled.outgoing:
             producer.publish(out.topic, out.value.to_json(), out.key.encode() if out.key else None)
         producer.flush()
         consumer.commit(records)
@@ -327,7 +358,23 @@ class Runner:
                     raise _Interrupted from exc
                 delay = min(delay * 2, TRANSIENT_BACKOFF_MAX)
 
-    def _handle_with_retries(self, items: list[Item[Any]], producer: Producer) -> list[Outgoing]:
+    def _handle_parts(self, items: list[Item[Any]]) -> _Handled:
+        """The batch handled whole, or split by the stage and its parts handled on the
+        runner's threads at once. Every part is waited for, so none is still running
+        when the batch is published and committed, or when a stop leaves it."""
+        parts = self.stage.split(items, self.threads) if len(items) > 1 and self.threads > 1 else []
+        if len(parts) < 2:
+            return self._handle_with_retries(items) if items else _Handled()
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.threads, f"{self.stage.name}-part")
+        futures = [self._pool.submit(self._handle_with_retries, list(part)) for part in parts]
+        wait(futures)
+        done = _Handled()
+        for future in futures:
+            done.add(future.result())  # a part's _Interrupted goes up from here
+        return done
+
+    def _handle_with_retries(self, items: list[Item[Any]]) -> _Handled:
         try:
             out = self._handle(items)
         except _Interrupted:
@@ -341,13 +388,13 @@ class Runner:
             )
         else:
             metrics.STAGE_MESSAGES.labels(self.stage.name, "ok").inc(len(items))
-            return out
-        result: list[Outgoing] = []
+            return _Handled(out)
+        result = _Handled()
         for item in items:
-            result.extend(self._handle_one(item, producer))
+            result.add(self._handle_one(item))
         return result
 
-    def _handle_one(self, item: Item[Any], producer: Producer) -> list[Outgoing]:
+    def _handle_one(self, item: Item[Any]) -> _Handled:
         error = ""
         for attempt in range(self.max_retries + 1):
             if attempt:
@@ -359,9 +406,8 @@ class Runner:
                 continue
             outcome = "retried" if attempt else "ok"
             metrics.STAGE_MESSAGES.labels(self.stage.name, outcome).inc()
-            return out
-        self._dead_letter(producer, item.record, f"failed {self.max_retries + 1} times: {error}")
-        return []
+            return _Handled(out)
+        return _Handled(dead=[(item.record, f"failed {self.max_retries + 1} times: {error}")])
 
     def _dead_letter(self, producer: Producer, record: Record, reason: str) -> None:
         """Original bytes to `<topic>.dlq`, the why in headers (Kafka Connect's way)."""

@@ -77,6 +77,14 @@ class Settings(BaseSettings):
     # 1,000 rather than 500: a batch costs the responder ~20 statements whatever its size
     # (measured on Kafka + PostgreSQL: ~5 % more posts/s; 2,000 gave nothing more).
     stage_batch_size: int = Field(1000, ge=1, description="records a stage takes per poll")
+    # 3: on the benchmark's two cores the responder's parts overlap their waits on
+    # PostgreSQL with each other's Python; 2 did less, 4 no more (see the README).
+    stage_threads: int = Field(
+        3,
+        ge=1,
+        description="threads a stage may handle one batch's independent parts on "
+        "(the responder's topics, on PostgreSQL)",
+    )
     stage_max_retries: int = Field(
         3, ge=0, description="retries of a failing message before it goes to the DLQ"
     )

@@ -7,14 +7,17 @@ from __future__ import annotations
 
 import signal
 import threading
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Iterator, Sequence
 from datetime import timedelta
 from pathlib import Path
+from unittest.mock import ANY
 
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+import responders.stage
 from pipeline.bus import Record
 from pipeline.bus.local import LocalBus
 from pipeline.messages import (
@@ -27,12 +30,13 @@ from pipeline.messages import (
     OfficialReply,
     Post,
 )
-from pipeline.runner import Item, Runner, StageContext, ensure_topics
+from pipeline.runner import Item, Outgoing, Runner, StageContext, ensure_topics
 from pipeline.settings import Settings, load_settings
 from pipeline.storage import models
 from pipeline.storage.db import session_factory
 from responders import queue
 from responders.events import event_id_for
+from responders.rules import Rules
 from responders.stage import ResponderStage
 from tests.pipeline.processes import REPO, base_env, start, wait_for, yuqing
 from tests.responders.conftest import T0, migrated_engine
@@ -57,6 +61,7 @@ def classified(
     reply: OfficialReply | None = None,
     source: str | None = None,
     channel: str = "ingest",
+    topic: str = "环境保护",
 ) -> ClassifiedPost:
     at = T0 + timedelta(minutes=minutes)
     post = Post(
@@ -79,7 +84,7 @@ def classified(
             policy_relevant=relevance >= 0.5,
             relevance_score=relevance,
             departments=[DepartmentScore(id=d, score=s, role=r) for d, s, r in departments],
-            topic="环境保护",
+            topic=topic,
             sentiment="negative",
             sentiment_score=0.9,
             sensitivity=["切身利益"],
@@ -338,6 +343,164 @@ def test_stage_on_the_local_bus_twice(settings: Settings, session: Session) -> N
     assert {m.change_id for m in messages} <= log_ids
 
 
+# ------------------------------------------------------------------ parts by topic
+
+
+def own(n: int, text: str, department: str, topic: str) -> ClassifiedPost:
+    """Post `n`, a post of its own (no repost of another), led by `department`."""
+    return classified(n, text, departments=[(department, 0.8, "lead")], topic=topic)
+
+
+def housing(i: int) -> ClassifiedPost:
+    return own(
+        100 + i, f"第{i}个不同的诉求：小区{i}号楼电梯坏了{'很久' * i}", "housing", "住房保障"
+    )
+
+
+def road(i: int) -> ClassifiedPost:
+    return own(
+        200 + i,
+        f"{i}路公交车{'又' * i}晚点了，第{i}次在站台等了{10 + i}分钟",
+        "transport",
+        "交通出行",
+    )
+
+
+@pytest.fixture
+def pg_stage(tmp_path: Path, pg_schema_url: str) -> Iterator[ResponderStage]:
+    migrated_engine(pg_schema_url).dispose()
+    settings = load_settings(
+        config_dir=REPO / "config", data_dir=tmp_path / "var", database_url=pg_schema_url
+    )
+    bus = LocalBus(settings.data_dir / "bus.sqlite3", retention_hours=24)
+    stage = ResponderStage(StageContext(settings=settings, bus=bus))
+    yield stage
+    stage.ctx.engine.dispose()
+    bus.close()
+
+
+def topics_of(parts: list[Sequence[Item[ClassifiedPost]]]) -> list[set[str]]:
+    return [{i.message.classification.topic or "" for i in part} for part in parts]
+
+
+@pytest.fixture
+def small_parts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Parts of any size, so that a test's few posts split."""
+    monkeypatch.setattr(responders.stage, "MIN_PART", 1)
+
+
+@pytest.mark.postgres
+@pytest.mark.usefixtures("small_parts")
+def test_a_batch_splits_by_topic_into_even_parts(pg_stage: ResponderStage) -> None:
+    # p0 comes twice, the second time reclassified: both go where its last one goes.
+    batch = items(
+        [classified(i, minutes=i) for i in range(6)]
+        + [housing(i) for i in range(4)]
+        + [road(i) for i in range(3)]
+        + [classified(0, topic="交通出行")]
+    )
+    parts = pg_stage.split(batch, 2)
+    # 5 of 环境保护, 5 of 交通出行 (p0 twice), 4 of 住房保障: largest first, each to the
+    # part with fewest items (ties by topic, then by part).
+    assert [sorted({i.message.post.id for i in part}) for part in parts] == [
+        ["p0", "p100", "p101", "p102", "p103", "p200", "p201", "p202"],
+        ["p1", "p2", "p3", "p4", "p5"],
+    ]
+    assert [len(p) for p in parts] == [9, 5]
+    assert sorted(id(i) for p in parts for i in p) == sorted(id(i) for i in batch)
+    assert [len(p) for p in pg_stage.split(batch, 3)] == [5, 5, 4]
+    assert pg_stage.split(batch, 1) == [batch]
+    assert pg_stage.split(items([classified(i) for i in range(4)]), 2) == [ANY]
+
+
+@pytest.mark.postgres
+def test_a_small_batch_stays_whole(pg_stage: ResponderStage) -> None:
+    """Posts trickling in: a part of its own would cost more than it saves."""
+    size = 2 * responders.stage.MIN_PART
+    half = [classified(i) for i in range(size // 2)]
+    assert len(pg_stage.split(items(half + [road(i) for i in range(size // 2 - 1)]), 2)) == 1
+    assert len(pg_stage.split(items(half + [road(i) for i in range(size // 2)]), 2)) == 2
+
+
+@pytest.mark.postgres
+def test_a_batch_stays_whole_when_events_may_span_topics(pg_stage: ResponderStage) -> None:
+    config = pg_stage.rules.config
+    clustering = config.clustering.model_copy(update={"same_topic": False})
+    pg_stage.rules = Rules(config.model_copy(update={"clustering": clustering}))
+    batch = items([classified(0), housing(0), road(0)])
+    assert pg_stage.split(batch, 2) == [batch]
+
+
+def test_a_batch_stays_whole_on_sqlite(stage: ResponderStage) -> None:
+    """SQLite takes one writer at a time: parts would only wait on each other."""
+    batch = items([classified(0), housing(0), road(0)])
+    assert stage.split(batch, 2) == [batch]
+
+
+@pytest.mark.postgres
+@pytest.mark.usefixtures("small_parts")
+@pytest.mark.parametrize("threads", [1, 2])
+def test_parts_store_on_postgres_what_the_whole_batch_does(
+    pg_stage: ResponderStage, threads: int
+) -> None:
+    """The same posts through the runner with one thread and with two: the same events,
+    alerts and audit rows, and with two, the topics were handled on the part threads."""
+    bus, calls = pg_stage.ctx.bus, []
+    handle = pg_stage.handle
+
+    def spy(batch: Sequence[Item[ClassifiedPost]]) -> list[Outgoing]:
+        calls.append((threading.current_thread().name, topics_of([batch])[0]))
+        return handle(batch)
+
+    pg_stage.handle = spy  # type: ignore[method-assign]
+    ensure_topics(bus, pg_stage.ctx.settings)
+    messages = (
+        [classified(i, minutes=i) for i in range(20)]
+        + [housing(i) for i in range(5)]
+        + [road(i) for i in range(4)]
+    )
+    with bus.producer() as producer:
+        for m in messages:
+            producer.publish(TOPIC_POSTS_CLASSIFIED, m.to_json(), m.post.id.encode())
+        producer.flush()
+    run_until_drained(
+        Runner(pg_stage, batch_size=100, threads=threads), bus, TOPIC_POSTS_CLASSIFIED
+    )
+    with pg_stage.ctx.sessions() as s:
+        events = s.execute(
+            sa.select(models.Event.topic, models.Event.post_count).order_by(models.Event.topic)
+        ).all()
+        raised = s.execute(
+            sa.select(models.Alert.department_id, models.Alert.severity).order_by(
+                models.Alert.department_id
+            )
+        ).all()
+        logged = s.scalar(sa.select(sa.func.count()).select_from(models.AlertLogEntry))
+    # 20 reposts make one event; each of the others an event of its own.
+    assert sorted(Counter(topic for topic, _ in events).items()) == [
+        ("交通出行", 4),
+        ("住房保障", 5),
+        ("环境保护", 1),
+    ]
+    assert sum(n for _, n in events) == len(messages)
+    # The reposts' event is hot (high): its lead and a co-responsible department.
+    assert [tuple(r) for r in raised] == [
+        ("environment", "high"),
+        *[("housing", "medium")] * 5,
+        *[("transport", "medium")] * 4,
+        ("urban-enforcement", "high"),
+    ]
+    assert logged == len(raised)
+    if threads == 1:
+        assert [(name.startswith("responder-part"), len(t)) for name, t in calls] == [(False, 3)]
+    else:
+        assert all(name.startswith("responder-part") for name, _ in calls)
+        assert sorted(map(sorted, (t for _, t in calls))) == [
+            ["交通出行", "住房保障"],
+            ["环境保护"],
+        ]
+
+
 # ------------------------------------------------------------------ PostgreSQL + Kafka
 
 
@@ -361,14 +524,7 @@ def test_responder_process_on_postgres_and_kafka(
     bus = KafkaBus(fresh_kafka_broker, client_id="test", session_timeout_ms=6000)
     engine = migrated_engine(pg_schema_url)
     sessions = session_factory(engine)
-    batch = [classified(i, minutes=i) for i in range(30)] + [
-        classified(
-            100 + i,
-            f"第{i}个不同的诉求：小区{i}号楼电梯坏了{'很久' * i}",
-            departments=[("housing", 0.8, "lead")],
-        )
-        for i in range(5)
-    ]
+    batch = [classified(i, minutes=i) for i in range(30)] + [housing(i) for i in range(5)]
 
     def count(model: type) -> int:
         with sessions() as s:
