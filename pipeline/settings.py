@@ -82,6 +82,7 @@ class Settings(BaseSettings):
     stage_threads: int = Field(
         3,
         ge=1,
+        le=8,  # each holds a database connection; the pool has 5 (+10 overflow)
         description="threads a stage may handle one batch's independent parts on "
         "(the responder's topics, on PostgreSQL)",
     )

@@ -47,6 +47,16 @@ def test_env_error_names_variable(isolated_env: Path, monkeypatch: pytest.Monkey
     assert "environment: YUQING_BUS:" in str(err.value)
 
 
+def test_stage_threads_are_bounded_by_the_connection_pool(
+    isolated_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("YUQING_STAGE_THREADS", "8")
+    assert load_settings().stage_threads == 8
+    monkeypatch.setenv("YUQING_STAGE_THREADS", "9")
+    with pytest.raises(ConfigError, match="YUQING_STAGE_THREADS: Input should be less than"):
+        load_settings()
+
+
 def test_repository_config_is_valid() -> None:
     assert config.check(REPO_CONFIG) == []
 
