@@ -253,7 +253,9 @@ class EventStore:
 
     # -- clustering -------------------------------------------------------------------
 
-    def _topic_key(self, topic: str | None) -> str:
+    def topic_key(self, topic: str | None) -> str:
+        """Posts whose keys differ never share an event: their topic, or one key for
+        all when events may span topics (`clustering.same_topic: false`)."""
         return (topic or "") if self.clustering.same_topic else ""
 
     def _lock(self, session: Session, posts: Sequence[PostRef]) -> None:
@@ -263,7 +265,7 @@ class EventStore:
             return
         keys = lock_keys(
             [p.fingerprint for p in posts],
-            [_topic_lock_base(self._topic_key(p.topic)) for p in posts],
+            [_topic_lock_base(self.topic_key(p.topic)) for p in posts],
         )
         session.execute(
             sa.text("SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(:keys AS bigint[])) AS k"),
@@ -348,7 +350,7 @@ class EventStore:
     def _nearest(
         self, post: PostRef, index: dict[tuple[int, int], list[_Candidate]]
     ) -> tuple[EventRow, int] | None:
-        topic = self._topic_key(post.topic)
+        topic = self.topic_key(post.topic)
         best: tuple[int, datetime, EventRow] | None = None
         for i, band in enumerate(bands(post.fingerprint)):
             for candidate in index.get((i, band), ()):
@@ -356,7 +358,7 @@ class EventStore:
                 distance = hamming(post.fingerprint, candidate.fingerprint)
                 if (
                     distance > self.clustering.max_distance
-                    or self._topic_key(event.topic) != topic
+                    or self.topic_key(event.topic) != topic
                     or event.last_seen < post.at - self.window
                     or event.first_seen > post.at + self.window
                 ):

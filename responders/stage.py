@@ -104,20 +104,18 @@ class ResponderStage(ConsumerStage[ClassifiedPost]):
         self, items: Sequence[Item[ClassifiedPost]], parts: int
     ) -> list[Sequence[Item[ClassifiedPost]]]:
         """The batch by topic, in at most `parts` parts of about equal size. An event
-        holds posts of one topic (`clustering.same_topic`), and so do its alerts, audit
+        holds posts of one topic (`EventStore.topic_key`), and so do its alerts, audit
         rows and spike counts: parts of different topics touch disjoint rows and the
         runner handles them at once, one waiting on PostgreSQL while another runs. Not
-        on SQLite (one writer at a time), nor when events may span topics, nor into
-        parts smaller than `MIN_PART` (each costs a transaction's ~20 statements). Every
-        message of a post goes with its last one, which `handle` keeps."""
+        on SQLite (one writer at a time), nor into parts smaller than `MIN_PART` (each
+        costs a transaction's ~20 statements); when events may span topics, every post
+        has the same key and the batch stays whole. Every message of a post goes with
+        its last one, which `handle` keeps."""
         parts = min(parts, len(items) // MIN_PART)
-        if (
-            parts < 2
-            or not self.rules.config.clustering.same_topic
-            or self.ctx.engine.dialect.name != "postgresql"
-        ):
+        if parts < 2 or self.ctx.engine.dialect.name != "postgresql":
             return [items]
-        topic_of = {i.message.post.id: i.message.classification.topic or "" for i in items}
+        key = self.events.topic_key
+        topic_of = {i.message.post.id: key(i.message.classification.topic) for i in items}
         by_topic: dict[str, list[Item[ClassifiedPost]]] = defaultdict(list)
         for item in items:
             by_topic[topic_of[item.message.post.id]].append(item)

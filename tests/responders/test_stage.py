@@ -35,7 +35,7 @@ from pipeline.settings import Settings, load_settings
 from pipeline.storage import models
 from pipeline.storage.db import session_factory
 from responders import queue
-from responders.events import event_id_for
+from responders.events import EventStore, event_id_for
 from responders.rules import Rules
 from responders.stage import ResponderStage
 from tests.pipeline.processes import REPO, base_env, start, wait_for, yuqing
@@ -423,14 +423,17 @@ def test_a_small_batch_stays_whole(pg_stage: ResponderStage) -> None:
 
 
 @pytest.mark.postgres
+@pytest.mark.usefixtures("small_parts")
 def test_a_batch_stays_whole_when_events_may_span_topics(pg_stage: ResponderStage) -> None:
     config = pg_stage.rules.config
     clustering = config.clustering.model_copy(update={"same_topic": False})
     pg_stage.rules = Rules(config.model_copy(update={"clustering": clustering}))
+    pg_stage.events = EventStore(pg_stage.rules.config)
     batch = items([classified(0), housing(0), road(0)])
     assert pg_stage.split(batch, 2) == [batch]
 
 
+@pytest.mark.usefixtures("small_parts")
 def test_a_batch_stays_whole_on_sqlite(stage: ResponderStage) -> None:
     """SQLite takes one writer at a time: parts would only wait on each other."""
     batch = items([classified(0), housing(0), road(0)])
